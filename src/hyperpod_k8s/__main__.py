@@ -1,0 +1,3 @@
+from hyperpod_k8s.cli.app import main
+
+main()

@@ -1,0 +1,144 @@
+"""The application object a command works with: built lazily from the options, closed once."""
+
+from __future__ import annotations
+
+import os
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hyperpod_k8s.cli.options import Target
+from hyperpod_k8s.clients.retry import DEFAULT_POLICY, RetryPolicy
+from hyperpod_k8s.errors import ConfigError, HpkError
+from hyperpod_k8s.hyperpod import (
+    DEFAULT_RESOURCE_CONFIG,
+    RESOURCE_CONFIG_ENV,
+    ClusterIdentity,
+    ResourceConfig,
+    load_resource_config,
+    parse_cluster_arn,
+)
+
+if TYPE_CHECKING:
+    from hyperpod_k8s.clients.cluster import Cluster
+    from hyperpod_k8s.clients.fleet import Fleet
+    from hyperpod_k8s.demo.server import DemoCluster
+    from hyperpod_k8s.ops.inventory import Sources
+
+# Closed by main() after the command: demo servers, clients.
+_stack = ExitStack()
+
+
+def retry_policy() -> RetryPolicy:
+    """HPK8S_RETRY_DELAYS="0.2,0.5,1" overrides the backoff (seconds between attempts)."""
+    raw = os.environ.get("HPK8S_RETRY_DELAYS")
+    if raw is None:
+        return DEFAULT_POLICY
+    try:
+        delays = tuple(float(x) for x in raw.split(",") if x.strip())
+    except ValueError:
+        raise ConfigError(f"HPK8S_RETRY_DELAYS={raw!r} is not a comma-separated list of seconds") from None
+    return RetryPolicy(delays=delays)
+
+
+class App:
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.retry = retry_policy()
+        self._cluster: Cluster | None = None
+        self._fleet: Fleet | None = None
+        self._fleet_error: HpkError | None = None
+        self._rc: ResourceConfig | None = None
+        self._rc_read = False
+        self.demo: DemoCluster | None = None
+        if target.demo:
+            self._start_demo()
+
+    def _start_demo(self) -> None:
+        try:
+            from hyperpod_k8s.demo.server import DemoCluster
+        except ImportError as e:
+            raise ConfigError(f"--demo needs the demo extras ({e.name} is not installed)",
+                              "pip install 'hyperpod-k8s[demo]'") from None
+        self.demo = _stack.enter_context(DemoCluster())
+        assert self.demo.endpoints is not None
+        ep = self.demo.endpoints
+        # The demo's own endpoints win over whatever the shell points at.
+        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            os.environ.pop(key, None)
+        os.environ.update(ep.env())
+        self.target.kubeconfig = ep.kubeconfig
+        self.target.context = None
+        self.target.cluster = ep.cluster
+        self.target.region = ep.region
+        self.target.resource_config = ep.resource_config
+
+    # -- what the options point at --------------------------------------------------------------
+
+    def resource_config(self) -> ResourceConfig | None:
+        """The instance's resource_config.json; None only when the default path simply is not there."""
+        if not self._rc_read:
+            self._rc_read = True
+            path = self.target.resource_config or os.environ.get(RESOURCE_CONFIG_ENV)
+            if path is None and not Path(DEFAULT_RESOURCE_CONFIG).exists():
+                self._rc = None
+            else:
+                self._rc = load_resource_config(path)
+        return self._rc
+
+    def identity(self) -> ClusterIdentity:
+        name = self.target.cluster
+        rc = self.resource_config()
+        if name:
+            ident = parse_cluster_arn(name) or ClusterIdentity(name=name)
+            if rc is not None and rc.identity.name == ident.name:
+                ident = rc.identity
+        elif rc is not None:
+            ident = rc.identity
+        else:
+            raise ConfigError("which HyperPod cluster? no --cluster given and no resource_config.json at "
+                              f"{DEFAULT_RESOURCE_CONFIG}", "pass --cluster NAME (or set HPK8S_CLUSTER)")
+        region = self.target.region or ident.region
+        return ClusterIdentity(name=ident.name, cluster_id=ident.cluster_id, region=region,
+                               account=ident.account, arn=ident.arn)
+
+    def cluster(self) -> Cluster:
+        if self._cluster is None:
+            from hyperpod_k8s.clients.cluster import Cluster
+
+            self._cluster = Cluster.from_kubeconfig(self.target.kubeconfig, self.target.context, retry=self.retry)
+            _stack.callback(self._cluster.api_client.close)
+        return self._cluster
+
+    def fleet(self) -> Fleet:
+        if self._fleet is None:
+            from hyperpod_k8s.clients.fleet import Fleet
+
+            ident = self.identity()
+            self._fleet = Fleet(ident.arn or ident.name, region=ident.region, retry=self.retry)
+        return self._fleet
+
+    def identity_label(self) -> str:
+        try:
+            ident = self.identity()
+            name = f"{ident.name} ({ident.region or 'region?'})"
+        except HpkError:
+            name = "?"
+        return f"HyperPod cluster {name} · Kubernetes API {self.cluster().server}"
+
+    def sources(self) -> Sources:
+        """Inventory sources; a fleet that cannot even be set up becomes the inventory's fleet error."""
+        from hyperpod_k8s.ops.inventory import Sources
+
+        cluster = self.cluster()
+        rc = self.resource_config()
+        try:
+            fleet = self.fleet()
+        except HpkError as e:
+            self._fleet_error = e
+            return Sources(cluster, None, rc, setup_error=e)
+        return Sources(cluster, fleet, rc)
+
+
+def close() -> None:
+    _stack.close()
