@@ -53,8 +53,8 @@ class Result:
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     """Run ``hpk8s ARGS`` in-process through the real entry point (error handling included)."""
-    from hyperpod_k8s.cli.app import main
     from hyperpod_k8s.cli import render
+    from hyperpod_k8s.cli.app import main
 
     def run(*args: str) -> Result:
         render._out = render._err = None  # fresh consoles bound to the captured streams

@@ -7,8 +7,8 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import DATA, aws_error
 
+from conftest import DATA, aws_error
 from hyperpod_k8s.demo import moto_ext
 from hyperpod_k8s.demo.server import DemoCluster
 

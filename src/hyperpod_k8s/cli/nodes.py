@@ -112,7 +112,7 @@ def render_table(inv: Inventory, rows: list[NodeRow], title: str = "", wide: boo
     g.add_column("GROUP", overflow="ellipsis", no_wrap=True, min_width=7)
     if wide:
         g.add_column("TYPE", no_wrap=True)
-    for col in ("INST", "NODES", "READY", "GPU r/a/c/exp", "EFA r/a/c/exp", "PROBLEMS"):  # noqa: B007
+    for col in ("INST", "NODES", "READY", "GPU r/a/c/exp", "EFA r/a/c/exp", "PROBLEMS"):
         g.add_column(col, no_wrap=True, justify="right" if col in ("INST", "NODES", "READY", "PROBLEMS") else "left")
     for s in [*inv.groups(), inv.totals()]:
         cells2: list[Text | str] = [s.name]

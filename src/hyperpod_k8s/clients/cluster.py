@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from hyperpod_k8s.clients import kube_types as kt
-from hyperpod_k8s.clients.retry import DEFAULT_POLICY, RetryPolicy
+from hyperpod_k8s.clients.retry import DEFAULT_POLICY, NO_RETRY, RetryPolicy
 from hyperpod_k8s.errors import (
     ApiError,
     AuthError,
@@ -45,6 +45,7 @@ ADMIN_CONF = "/etc/kubernetes/admin.conf"
 _node_list = msgspec.json.Decoder(kt.NodeList)
 _pod_list = msgspec.json.Decoder(kt.PodList)
 _node = msgspec.json.Decoder(kt.Node)
+_pod = msgspec.json.Decoder(kt.Pod)
 _status = msgspec.json.Decoder(kt.Status)
 
 
@@ -129,6 +130,21 @@ def _short(e: BaseException) -> str:
     return text.split(": ", 1)[-1][:200]
 
 
+def _raw_error(e: Exception) -> _RawApiError | None:
+    from kubernetes.client.exceptions import ApiException
+
+    if not isinstance(e, ApiException) or not e.status:
+        return None
+    message, causes = "", tuple[str, ...]()
+    try:
+        body = json.loads(e.body or b"{}")
+        message = str(body.get("message", ""))
+        causes = tuple(str(c.get("message", "")) for c in (body.get("details") or {}).get("causes") or [])
+    except (ValueError, TypeError, AttributeError):
+        pass
+    return _RawApiError(e, int(e.status), message or str(e.reason or ""), causes)
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Decoding builds millions of small objects; collections in the middle of it find nothing to free."""
@@ -182,8 +198,13 @@ class Cluster:
 
     def request(self, method: str, path: str, *, query: list[tuple[str, Any]] | None = None,
                 body: Any = None, what: str = "", content_type: str | None = None,
-                timeout: float | tuple[float, float] = (10, 120)) -> bytes:
-        """One HTTP call to the API server; returns the raw body. Retries transient failures."""
+                timeout: float | tuple[float, float] = (10, 120), retry: RetryPolicy | None = None,
+                raw_errors: bool = False) -> bytes:
+        """One HTTP call to the API server; returns the raw body. Retries transient failures.
+
+        ``raw_errors`` hands HTTP errors back undigested (status, message, causes) for callers that
+        read them as answers, as the drain reads a 429 from a PodDisruptionBudget.
+        """
         what = what or f"{method} {path}"
 
         def attempt() -> bytes:
@@ -200,9 +221,13 @@ class Cluster:
                 )
                 return bytes(resp.data)
             except Exception as e:  # mapped right here, once, for every call
+                if raw_errors:
+                    raw = _raw_error(e)
+                    if raw is not None:
+                        raise raw from None
                 raise map_api_exception(e, what) from None
 
-        return self.retry.call(attempt, on_retry=self.on_retry)
+        return (retry or self.retry).call(attempt, on_retry=self.on_retry)
 
     def get_json(self, path: str, query: list[tuple[str, Any]] | None = None, what: str = "") -> Any:
         return json.loads(self.request("GET", path, query=query, what=what))
@@ -264,3 +289,73 @@ class Cluster:
     def get_node(self, name: str) -> kt.Node:
         raw = self.request("GET", f"/api/v1/nodes/{name}", what=f"read node {name}")
         return _node.decode(raw)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def patch_node(self, name: str, patch: dict[str, Any]) -> kt.Node:
+        raw = self.request("PATCH", f"/api/v1/nodes/{name}", body=patch, what=f"update node {name}",
+                           content_type="application/strategic-merge-patch+json")
+        return _node.decode(raw)
+
+    def delete_node(self, name: str) -> None:
+        try:
+            self.request("DELETE", f"/api/v1/nodes/{name}", what=f"delete node {name}")
+        except NotFoundError:
+            return  # already gone: the outcome the caller wanted
+
+    def get_pod(self, namespace: str, name: str) -> kt.Pod | None:
+        try:
+            raw = self.request("GET", f"/api/v1/namespaces/{namespace}/pods/{name}", what=f"read pod {namespace}/{name}")
+        except NotFoundError:
+            return None
+        return _pod.decode(raw)
+
+    def evict_pod(self, namespace: str, name: str, *, grace_period: int | None = None,
+                  api_version: str = "policy/v1") -> Eviction:
+        """One eviction attempt, never retried here: the drain decides when to try again."""
+        body: dict[str, Any] = {"apiVersion": api_version, "kind": "Eviction",
+                                "metadata": {"name": name, "namespace": namespace}}
+        if grace_period is not None:
+            body["deleteOptions"] = {"gracePeriodSeconds": grace_period}
+        what = f"evict pod {namespace}/{name}"
+        try:
+            self.request("POST", f"/api/v1/namespaces/{namespace}/pods/{name}/eviction", body=body, what=what,
+                         retry=NO_RETRY, raw_errors=True)
+        except _RawApiError as e:
+            if e.status == 404 and "eviction" in e.message.lower() and api_version == "policy/v1":
+                return self.evict_pod(namespace, name, grace_period=grace_period, api_version="policy/v1beta1")
+            if e.status == 404:
+                return Eviction("gone", "")
+            if e.status == 429:
+                return Eviction("blocked", e.message, e.causes)
+            if e.status == 500 and "more than one" in e.message.lower():
+                return Eviction("error", e.message)
+            raise map_api_exception(e.original, what) from None
+        return Eviction("accepted", "")
+
+    def delete_pod(self, namespace: str, name: str, *, grace_period: int | None = None) -> None:
+        body = {"gracePeriodSeconds": grace_period} if grace_period is not None else None
+        try:
+            self.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", body=body,
+                         what=f"delete pod {namespace}/{name}")
+        except NotFoundError:
+            return
+
+    def post_json(self, path: str, body: dict[str, Any], what: str = "") -> Any:
+        return json.loads(self.request("POST", path, body=body, what=what))
+
+
+@dataclass(frozen=True)
+class Eviction:
+    result: str  # accepted / blocked (a PodDisruptionBudget said no) / gone / error
+    message: str
+    causes: tuple[str, ...] = ()
+
+
+class _RawApiError(Exception):
+    def __init__(self, original: Exception, status: int, message: str, causes: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.original = original
+        self.status = status
+        self.message = message
+        self.causes = causes

@@ -6,6 +6,7 @@ policy; client errors are mapped to :mod:`hyperpod_k8s.errors` here and nowhere 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,12 +44,14 @@ def map_aws_error(e: Exception, what: str) -> HpkError:
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
-        ConnectionError as BotoConnectionError,
         HTTPClientError,
         NoCredentialsError,
         NoRegionError,
         PartialCredentialsError,
         TokenRetrievalError,
+    )
+    from botocore.exceptions import (
+        ConnectionError as BotoConnectionError,
     )
 
     if isinstance(e, ClientError):
@@ -204,8 +207,8 @@ class Fleet:
             if token:
                 kwargs["NextToken"] = token
             try:
-                page = self.call(f"list the instances of HyperPod cluster {self.cluster}",
-                                 lambda kw=kwargs: self.sagemaker.list_cluster_nodes(**kw))
+                page: dict[str, Any] = self.call(f"list the instances of HyperPod cluster {self.cluster}",
+                                                 functools.partial(self.sagemaker.list_cluster_nodes, **kwargs))
             except HpkError as e:
                 if listing.pages == 0:
                     raise

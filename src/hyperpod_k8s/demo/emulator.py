@@ -71,32 +71,38 @@ def _split_selector(sel: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-def compile_label_selector(sel: str | None) -> Callable[[Mapping[str, str]], bool]:
-    if not sel:
-        return lambda _labels: True
-    checks: list[Callable[[Mapping[str, str]], bool]] = []
-    for req in _split_selector(sel):
+Requirement = tuple[str, str, frozenset[str]]  # (operator, key, values)
+
+
+def parse_label_selector(sel: str | None) -> list[Requirement]:
+    reqs: list[Requirement] = []
+    for req in _split_selector(sel or ""):
         if "!=" in req:
-            k, v = (s.strip() for s in req.split("!=", 1))
-            checks.append(lambda lb, k=k, v=v: lb.get(k) != v)
+            k, v = (x.strip() for x in req.split("!=", 1))
+            reqs.append(("!=", k, frozenset([v])))
         elif "==" in req or ("=" in req and " in " not in req):
-            k, v = (s.strip() for s in re.split(r"==?", req, maxsplit=1))
-            checks.append(lambda lb, k=k, v=v: lb.get(k) == v)
+            k, v = (x.strip() for x in re.split(r"==?", req, maxsplit=1))
+            reqs.append(("=", k, frozenset([v])))
         else:
             m = _SET_EXPR.match(req)
             if not m:
                 raise ValueError(f"unable to parse requirement: {req!r}")
             neg, key, op, values = m.groups()
-            vals = {v.strip() for v in (values or "").split(",") if v.strip()}
-            if op == "in":
-                checks.append(lambda lb, k=key, vs=vals: lb.get(k) in vs)
-            elif op == "notin":
-                checks.append(lambda lb, k=key, vs=vals: lb.get(k) not in vs)
-            elif neg:
-                checks.append(lambda lb, k=key: k not in lb)
-            else:
-                checks.append(lambda lb, k=key: k in lb)
-    return lambda lb: all(c(lb) for c in checks)
+            vals = frozenset(v.strip() for v in (values or "").split(",") if v.strip())
+            reqs.append((op or ("!exists" if neg else "exists"), key, vals))
+    return reqs
+
+
+def label_selector_matches(reqs: list[Requirement], lbls: Mapping[str, str]) -> bool:
+    for op, key, vals in reqs:
+        value = lbls.get(key)
+        ok = {
+            "=": value in vals, "!=": value not in vals, "in": value in vals, "notin": value not in vals,
+            "exists": key in lbls, "!exists": key not in lbls,
+        }[op]
+        if not ok:
+            return False
+    return True
 
 
 def _field(obj: Mapping[str, Any], path: str) -> str:
@@ -112,20 +118,22 @@ def _field(obj: Mapping[str, Any], path: str) -> str:
     return str(cur)
 
 
-def compile_field_selector(sel: str | None) -> Callable[[Mapping[str, Any]], bool]:
-    if not sel:
-        return lambda _obj: True
-    checks: list[Callable[[Mapping[str, Any]], bool]] = []
-    for req in _split_selector(sel):
+def parse_field_selector(sel: str | None) -> list[Requirement]:
+    reqs: list[Requirement] = []
+    for req in _split_selector(sel or ""):
         if "!=" in req:
-            k, v = (s.strip() for s in req.split("!=", 1))
-            checks.append(lambda o, k=k, v=v: _field(o, k) != v)
+            k, v = (x.strip() for x in req.split("!=", 1))
+            reqs.append(("!=", k, frozenset([v])))
         elif "=" in req:
-            k, v = (s.strip() for s in re.split(r"==?", req, maxsplit=1))
-            checks.append(lambda o, k=k, v=v: _field(o, k) == v)
+            k, v = (x.strip() for x in re.split(r"==?", req, maxsplit=1))
+            reqs.append(("=", k, frozenset([v])))
         else:
             raise ValueError(f"invalid field selector: {req!r}")
-    return lambda o: all(c(o) for c in checks)
+    return reqs
+
+
+def field_selector_matches(reqs: list[Requirement], obj: Mapping[str, Any]) -> bool:
+    return all((_field(obj, key) in vals) == (op == "=") for op, key, vals in reqs)
 
 
 def _matches_selector(selector: Mapping[str, Any] | None, lbls: Mapping[str, str]) -> bool:
@@ -237,7 +245,7 @@ class HyperPodKubernetesEmulator(kmock.KubernetesEmulator):
 
     async def _replace(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         assert request.resource is not None
-        key = (request.resource, request.namespace, request.name)
+        key: Any = (request.resource, request.namespace, request.name)
         async with self._lock:
             if key not in self._objects or self._objects[key].deleted:
                 return _status(404, "NotFound", f'{request.resource.plural} "{request.name}" not found')
@@ -285,7 +293,7 @@ class HyperPodKubernetesEmulator(kmock.KubernetesEmulator):
         return healthy
 
     async def _evict(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
-        key = (POD, request.namespace, request.name)
+        key: Any = (POD, request.namespace, request.name)
         async with self._lock:
             if key not in self._objects or self._objects[key].deleted:
                 return _status(404, "NotFound", f'pods "{request.name}" not found')
@@ -298,16 +306,14 @@ class HyperPodKubernetesEmulator(kmock.KubernetesEmulator):
                 return _status(500, "InternalError",
                                "This pod has more than one PodDisruptionBudget, which the eviction subresource "
                                "does not support.")
-            if pdbs and pod.get("status", {}).get("phase", "Running") == "Running":
-                if self._pdb_allows(pdbs[0], pods) < 1:
-                    name = pdbs[0]["metadata"]["name"]
-                    return _status(429, "TooManyRequests",
-                                   "Cannot evict pod as it would violate the pod's disruption budget.",
-                                   {"causes": [{"reason": "DisruptionBudget",
-                                                "message": f"The disruption budget {name} needs "
-                                                           f"{_min_available(pdbs[0])} healthy pods and has "
-                                                           f"{self._pdb_allows(pdbs[0], pods) + _min_available(pdbs[0])}"
-                                                           " currently"}]})
+            if (pdbs and pod.get("status", {}).get("phase", "Running") == "Running"
+                    and self._pdb_allows(pdbs[0], pods) < 1):
+                name = pdbs[0]["metadata"]["name"]
+                return _status(429, "TooManyRequests",
+                               "Cannot evict pod as it would violate the pod's disruption budget.",
+                               {"causes": [{"reason": "DisruptionBudget",
+                                            "message": f"The disruption budget {name} does not allow more "
+                                                       "disruptions right now"}]})
             self._objects[key].delete()
             await self._buses[POD].put({"type": "DELETED", "object": pod})
         return aiohttp.web.json_response(
@@ -319,8 +325,8 @@ class HyperPodKubernetesEmulator(kmock.KubernetesEmulator):
         if request.resource not in self._get_resources():
             raise k8s.KubernetesResourceNotFoundError()
         try:
-            by_label = compile_label_selector(request.params.get("labelSelector"))
-            by_field = compile_field_selector(request.params.get("fieldSelector"))
+            by_label = parse_label_selector(request.params.get("labelSelector"))
+            by_field = parse_field_selector(request.params.get("fieldSelector"))
         except ValueError as e:
             raise k8s.KubernetesError(status=400, reason="BadRequest", message=str(e)) from None
         async with self._lock:
@@ -330,7 +336,8 @@ class HyperPodKubernetesEmulator(kmock.KubernetesEmulator):
                 and not obj.deleted
             ]
             rv = str(next(self._rv))
-        items = [o for o in items if by_label(o.get("metadata", {}).get("labels") or {}) and by_field(o)]
+        items = [o for o in items if label_selector_matches(by_label, o.get("metadata", {}).get("labels") or {})
+                 and field_selector_matches(by_field, o)]
         start = 0
         token = request.params.get("continue")
         if token:
@@ -355,30 +362,30 @@ class HyperPodKubernetesEmulator(kmock.KubernetesEmulator):
         return {"kind": kind, "apiVersion": api_version, "metadata": meta, "items": page}
 
     async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
-        by_label = compile_label_selector(request.params.get("labelSelector"))
-        by_field = compile_field_selector(request.params.get("fieldSelector"))
+        by_label = parse_label_selector(request.params.get("labelSelector"))
+        by_field = parse_field_selector(request.params.get("fieldSelector"))
         # A watch that names a resourceVersion wants changes after it, not the current state again.
-        replay = not request.params.get("resourceVersion")
+        since = _rv_int(request.params.get("resourceVersion"))
         async for event in super()._serve_watch(request):
             if isinstance(event, dict):
-                if event.get("type") == "ADDED" and not replay and event.get("object", {}).get(
-                        "metadata", {}).get("resourceVersion", "0") <= str(request.params.get("resourceVersion")):
-                    continue
                 obj = event.get("object", {})
-                if not (by_label(obj.get("metadata", {}).get("labels") or {}) and by_field(obj)):
+                meta = obj.get("metadata", {})
+                if since and event.get("type") == "ADDED" and _rv_int(meta.get("resourceVersion")) <= since:
+                    continue
+                if not (label_selector_matches(by_label, meta.get("labels") or {})
+                        and field_selector_matches(by_field, obj)):
                     continue
             yield event
+
+
+def _rv_int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _int_or_percent(value: Any, total: int) -> int:
     if isinstance(value, str) and value.endswith("%"):
         return -(-int(value[:-1]) * total // 100)
     return int(value)
-
-
-def _min_available(pdb: dict[str, Any]) -> int:
-    spec = pdb.get("spec", {})
-    try:
-        return int(spec.get("minAvailable", 0)) if not str(spec.get("minAvailable", "")).endswith("%") else 0
-    except ValueError:
-        return 0

@@ -102,7 +102,7 @@ def demo_fleet() -> DemoFleet:
         pods.append(make_pod(name=f"{comp}-{ctl.node}", namespace="kube-system", node=ctl.node, owner_kind="",
                              mirror=True, image=f"registry.k8s.io/{comp}:v1.33.5", env=0, cpu="250m",
                              memory="256Mi", created=now - timedelta(days=9)))
-    for i in joined + [DemoInstance(old_id, "train-b", "ml.p5.48xlarge", replaced.ip)]:
+    for i in [*joined, DemoInstance(old_id, "train-b", "ml.p5.48xlarge", replaced.ip)]:
         suffix = hashlib.sha1(i.instance_id.encode()).hexdigest()[:5]
         ds = [("kube-system", "kube-proxy"), ("kube-flannel", "kube-flannel-ds")]
         if i.group != "ControllerGroup":

@@ -100,7 +100,7 @@ def _details(node: Any) -> dict[str, Any]:
 def add_node(backend: Any, cluster: Any, group: dict[str, Any], *, instance_id: str | None = None,
              ip: str | None = None, az: str | None = None, status: str = "Running",
              busy_seconds: float = 0.0) -> Any:
-    node = sm_models.ClusterNode(
+    node: Any = sm_models.ClusterNode(
         region_name=backend.region_name, account_id=backend.account_id, cluster_name=cluster.cluster_name,
         instance_group_name=group["InstanceGroupName"], instance_type=group["InstanceType"],
         life_cycle_config=group.get("LifeCycleConfig", {}), execution_role=group.get("ExecutionRole", ""),
@@ -129,7 +129,7 @@ def _free_ip(cluster: Any) -> str:
 def _group(cluster: Any, name: str) -> dict[str, Any] | None:
     for g in cluster.instance_groups:
         if g["InstanceGroupName"] == name:
-            return g  # type: ignore[no-any-return]
+            return g
     return None
 
 

@@ -164,8 +164,9 @@ class DemoCluster:
         rc = wd / "resource_config.json"
         pp = wd / "provisioning_parameters.json"
         fleet = self.fleet
-        groups = []
+        groups: list[dict[str, Any]] = []
         for gname, gtype in (fleet.groups if fleet else []):
+            assert fleet is not None
             groups.append({"Name": gname, "InstanceType": gtype, "Instances": [
                 {"InstanceId": i.instance_id, "InstanceName": f"{gname}-{n + 1}", "CustomerIpAddress": i.ip,
                  "AgentIpAddress": f"172.16.{100 + n}.{10 + n}"}

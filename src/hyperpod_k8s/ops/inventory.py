@@ -294,7 +294,7 @@ def join(nodes: list[kt.Node], instances: list[_Instance] | None, pod_totals: di
     rows: list[NodeRow] = []
     for n in nodes:
         meta = n.metadata
-        inst, how = matched.get(meta.name, (None, None))
+        inst, how = matched.get(meta.name, (None, None))  # type: ignore[assignment]
         iid = inst.instance_id if inst else instance_id_from_provider_id(n.spec.providerID)
         itype = (inst.instance_type if inst else None) or meta.labels.get(labels.INSTANCE_TYPE)
         group = (inst.group if inst else None) or meta.labels.get(labels.INSTANCE_GROUP)
