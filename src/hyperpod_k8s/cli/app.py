@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from hyperpod_k8s import __version__
+from hyperpod_k8s.cli import dashboard as dashboard_cmd
 from hyperpod_k8s.cli import demo as demo_cmd
 from hyperpod_k8s.cli import nodes as nodes_cmd
 from hyperpod_k8s.errors import ExitCode, HpkError
@@ -31,6 +32,7 @@ app.add_typer(ops_app, name="ops")
 app.add_typer(demo_app, name="demo")
 
 ops_app.command("nodes")(nodes_cmd.nodes)
+ops_app.command("dashboard")(dashboard_cmd.dashboard)
 demo_app.command("serve")(demo_cmd.serve)
 
 _verbose = False
