@@ -127,3 +127,55 @@ class RecordingHost:
 
     def exists(self, path: str) -> bool:
         return path in self.files or any(f.startswith(path.rstrip("/") + "/") for f in self.files)
+
+
+# Commands a dry run may really execute: read-only probes of the machine. Anything else is refused,
+# so a bug in a step's check() cannot change the machine during --dry-run.
+_READ_ONLY: tuple[tuple[str, ...], ...] = (
+    ("ip", "-j"), ("nvidia-smi", "-L"), ("which",), ("dpkg-query",), ("apt-mark", "showhold"),
+    ("systemctl", "is-enabled"), ("systemctl", "is-active"), ("id", "-u"), ("stat",), ("hostname",),
+)
+
+
+_MUTATING = {"apply", "create", "delete", "patch", "edit", "label", "annotate", "replace", "drain", "cordon",
+             "uncordon", "taint", "scale", "set", "exec", "cp"}
+
+
+def is_read_only(argv: Sequence[str]) -> bool:
+    key = tuple(argv)
+    if any(key[:len(p)] == p for p in _READ_ONLY):
+        return True
+    if key[:3] in (("kubeadm", "version", "-o"), ("kubeadm", "token", "list")):
+        return True
+    if key[:1] == ("kubectl",):
+        return "get" in key and not _MUTATING & set(key)
+    # IMDS (placement, instance id): a token PUT and GETs to the link-local address only.
+    return bool(key) and key[0] == "curl" and all("169.254.169.254" in a for a in key if a.startswith("http"))
+
+
+class DryRunHost:
+    """This machine, read only: probes run for real, everything else is refused.
+
+    ``--dry-run`` plans with it, so the plan reflects what is already done here.
+    """
+
+    def __init__(self, local: LocalHost | None = None) -> None:
+        self.local = local or LocalHost()
+
+    def run(self, argv: Sequence[str], *, input: str | None = None, timeout: float | None = None,
+            check: bool = False, env: dict[str, str] | None = None) -> CommandResult:
+        if not is_read_only(argv):
+            raise PermissionError(f"dry run: refusing to run {' '.join(argv)}")
+        return self.local.run(argv, input=input, timeout=timeout if timeout is not None else 5, check=check, env=env)
+
+    def read(self, path: str) -> str | None:
+        try:
+            return self.local.read(path)
+        except (PermissionError, IsADirectoryError, UnicodeDecodeError):
+            return None
+
+    def write(self, path: str, data: str, mode: int = 0o644) -> None:
+        raise PermissionError(f"dry run: refusing to write {path}")
+
+    def exists(self, path: str) -> bool:
+        return self.local.exists(path)

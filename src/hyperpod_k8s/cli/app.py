@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from hyperpod_k8s import __version__
+from hyperpod_k8s.cli import bootstrap as bootstrap_cmd
 from hyperpod_k8s.cli import dashboard as dashboard_cmd
 from hyperpod_k8s.cli import demo as demo_cmd
 from hyperpod_k8s.cli import nodes as nodes_cmd
@@ -34,6 +35,7 @@ app.add_typer(demo_app, name="demo")
 ops_app.command("nodes")(nodes_cmd.nodes)
 ops_app.command("dashboard")(dashboard_cmd.dashboard)
 demo_app.command("serve")(demo_cmd.serve)
+app.command("bootstrap")(bootstrap_cmd.bootstrap)
 
 _verbose = False
 
