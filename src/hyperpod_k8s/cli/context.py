@@ -20,9 +20,11 @@ from hyperpod_k8s.hyperpod import (
 )
 
 if TYPE_CHECKING:
+    from hyperpod_k8s.bootstrap.host import Host
     from hyperpod_k8s.clients.cluster import Cluster
     from hyperpod_k8s.clients.fleet import Fleet
     from hyperpod_k8s.demo.server import DemoCluster
+    from hyperpod_k8s.ops.context import OpsContext
     from hyperpod_k8s.ops.inventory import Sources
 
 # Closed by main() after the command: demo servers, clients.
@@ -117,6 +119,30 @@ class App:
             ident = self.identity()
             self._fleet = Fleet(ident.arn or ident.name, region=ident.region, retry=self.retry)
         return self._fleet
+
+    def ops_context(self) -> OpsContext:
+        """What the workflows need; the fleet is built on first use, so Kubernetes-only work needs no AWS."""
+        from hyperpod_k8s.ops.audit import AuditLog
+        from hyperpod_k8s.ops.context import OpsContext
+
+        try:
+            ident: ClusterIdentity | None = self.identity()
+        except HpkError:
+            ident = None
+        audit = AuditLog(os.path.join(self.demo.workdir or "", "audit.jsonl")) if self.demo else AuditLog()
+        poll = os.environ.get("HPK8S_POLL_SECONDS")
+        try:
+            poll_seconds = float(poll) if poll else (1.0 if self.demo else 5.0)
+        except ValueError:
+            raise ConfigError(f"HPK8S_POLL_SECONDS={poll!r} is not a number of seconds") from None
+        return OpsContext(cluster=self.cluster(), identity=ident, fleet_factory=self.fleet,
+                          resource_config=self.resource_config(), audit=audit, poll_seconds=poll_seconds,
+                          host=self.host())
+
+    def host(self) -> Host:
+        from hyperpod_k8s.bootstrap.host import LocalHost
+
+        return LocalHost()
 
     def identity_label(self) -> str:
         try:

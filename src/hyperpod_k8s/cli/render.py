@@ -33,8 +33,10 @@ def err() -> Console:
     return _err
 
 
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+def print_json(data: Any, *, line: bool = False) -> None:
+    """Pretty JSON for a document; ``line`` for one JSON object per line (workflow streams)."""
+    text = json.dumps(data, default=str) if line else json.dumps(data, indent=2, default=str)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 

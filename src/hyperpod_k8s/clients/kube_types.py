@@ -103,11 +103,21 @@ class Container(msgspec.Struct):
     resources: ResourceRequirements = msgspec.field(default_factory=ResourceRequirements)
 
 
+class EmptyDirSource(msgspec.Struct):
+    medium: str = ""
+
+
+class Volume(msgspec.Struct):
+    name: str = ""
+    emptyDir: EmptyDirSource | None = None
+
+
 class PodSpec(msgspec.Struct):
     nodeName: str | None = None
     containers: list[Container] = []
     initContainers: list[Container] = []
     overhead: dict[str, str] = {}
+    volumes: list[Volume] = []
 
 
 class PodStatus(msgspec.Struct):
@@ -118,6 +128,17 @@ class Pod(msgspec.Struct):
     metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     spec: PodSpec = msgspec.field(default_factory=PodSpec)
     status: PodStatus = msgspec.field(default_factory=PodStatus)
+
+    @property
+    def controller(self) -> OwnerReference | None:
+        for ref in self.metadata.ownerReferences:
+            if ref.controller:
+                return ref
+        return None
+
+    @property
+    def key(self) -> str:
+        return f"{self.metadata.namespace}/{self.metadata.name}"
 
     @property
     def terminated(self) -> bool:

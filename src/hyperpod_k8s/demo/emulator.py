@@ -31,6 +31,8 @@ import attrs
 import kmock
 from kmock._internal import enums, k8s, rendering
 
+from hyperpod_k8s.selectors import selector_matches
+
 KEEP_REQUESTS = 64
 
 # A version our emulator claims to be; the demo cluster reports this in the dashboard header.
@@ -134,26 +136,6 @@ def parse_field_selector(sel: str | None) -> list[Requirement]:
 
 def field_selector_matches(reqs: list[Requirement], obj: Mapping[str, Any]) -> bool:
     return all((_field(obj, key) in vals) == (op == "=") for op, key, vals in reqs)
-
-
-def _matches_selector(selector: Mapping[str, Any] | None, lbls: Mapping[str, str]) -> bool:
-    """A LabelSelector object (matchLabels / matchExpressions), as PDBs carry."""
-    if not selector:
-        return False  # an empty PDB selector matches nothing in policy/v1 for our purposes
-    for k, v in (selector.get("matchLabels") or {}).items():
-        if lbls.get(k) != v:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), set(expr.get("values") or [])
-        if op == "In" and lbls.get(key) not in values:
-            return False
-        if op == "NotIn" and lbls.get(key) in values:
-            return False
-        if op == "Exists" and key not in lbls:
-            return False
-        if op == "DoesNotExist" and key in lbls:
-            return False
-    return True
 
 
 def _status(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> aiohttp.web.Response:
@@ -282,7 +264,7 @@ class HyperPodKubernetesEmulator(kmock.KubernetesEmulator):
     def _pdb_allows(self, pdb: dict[str, Any], pods: list[dict[str, Any]]) -> int:
         """disruptionsAllowed as the disruption controller would compute it (integers only)."""
         sel = pdb.get("spec", {}).get("selector")
-        matching = [p for p in pods if _matches_selector(sel, p.get("metadata", {}).get("labels") or {})]
+        matching = [p for p in pods if selector_matches(sel, p.get("metadata", {}).get("labels") or {})]
         healthy = sum(1 for p in matching if p.get("status", {}).get("phase", "Running") == "Running"
                       and not p.get("metadata", {}).get("deletionTimestamp"))
         spec = pdb.get("spec", {})
@@ -301,7 +283,7 @@ class HyperPodKubernetesEmulator(kmock.KubernetesEmulator):
             lbls = pod.get("metadata", {}).get("labels") or {}
             pods = self._live(POD, request.namespace)
             pdbs = [p for p in self._live(PDB, request.namespace)
-                    if _matches_selector(p.get("spec", {}).get("selector"), lbls)]
+                    if selector_matches(p.get("spec", {}).get("selector"), lbls)]
             if len(pdbs) > 1:
                 return _status(500, "InternalError",
                                "This pod has more than one PodDisruptionBudget, which the eviction subresource "

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from hyperpod_k8s.demo import fleet as demo_fleet
 from hyperpod_k8s.demo.fleet import ACCOUNT, AZ, CLUSTER_NAME, REGION, DemoFleet
+from hyperpod_k8s.demo.objects import ts as _ts
 
 T = TypeVar("T")
 
@@ -94,9 +95,14 @@ class DemoCluster:
         self.endpoints = self._write_files(aws_endpoint)
         if self.fleet is not None:
             self._seed(self.fleet)
+        moto_ext.listeners.append(self._on_instance_event)
         return self
 
     def stop(self) -> None:
+        from hyperpod_k8s.demo import moto_ext
+
+        if self._on_instance_event in moto_ext.listeners:
+            moto_ext.listeners.remove(self._on_instance_event)
         if self.loop is not None and self._stop is not None:
             self.loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
@@ -259,11 +265,63 @@ class DemoCluster:
                     em.put_object("v1/pods", pod)
 
         self.in_loop(seed_k8s)
-        self._seed_join_secret()
+        pem = self._seed_cluster_info()
+        self._seed_join_secret(pem)
 
-    def _seed_join_secret(self) -> None:
+    def _seed_cluster_info(self) -> str:
+        """kube-public/cluster-info as kubeadm publishes it: the API endpoint and the cluster CA."""
+        import base64
+
+        from hyperpod_k8s.demo.pki import self_signed_ca
+
+        pem = self_signed_ca("kubernetes")
+        kubeconfig = (
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: \"\"\n  cluster:\n"
+            f"    certificate-authority-data: {base64.b64encode(pem.encode()).decode()}\n"
+            "    server: https://10.1.113.28:6443\ncontexts: []\ncurrent-context: \"\"\nusers: []\n"
+        )
+        self.put("v1/configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
+                                   "metadata": {"name": "cluster-info", "namespace": "kube-public"},
+                                   "data": {"kubeconfig": kubeconfig}})
+        return pem
+
+    def _on_instance_event(self, cluster: str, node: Any, event: str) -> None:
+        """Play the instance's part: a new instance runs the lifecycle scripts and joins; a rebooting
+        one goes NotReady and comes back. (Called from moto's thread as instance states move.)"""
+        from hyperpod_k8s.demo.objects import make_node, node_name
+
+        if self.emulator is None or self.loop is None or self.loop.is_closed():
+            return
+        name = node_name(node.private_ip)
+        if event == "rebooting":
+            current = self.get("v1/nodes", None, name)
+            if current is not None:
+                for c in current.get("status", {}).get("conditions", []):
+                    if c.get("type") == "Ready":
+                        c.update(status="Unknown", reason="NodeStatusUnknown",
+                                 lastTransitionTime=_ts(datetime.now(UTC)))
+                self.put("v1/nodes", current)
+            node.rebooting = True
+        elif event == "running":
+            if getattr(node, "rebooting", False):
+                node.rebooting = False
+                current = self.get("v1/nodes", None, name)
+                if current is not None:
+                    for c in current.get("status", {}).get("conditions", []):
+                        if c.get("type") == "Ready":
+                            c.update(status="True", reason="KubeletReady",
+                                     lastTransitionTime=_ts(datetime.now(UTC)))
+                    self.put("v1/nodes", current)
+                return
+            obj = make_node(ip=node.private_ip, instance_id=node.instance_id, instance_type=node.instance_type,
+                            group=node.instance_group_name, az=getattr(node, "az", AZ), created=datetime.now(UTC))
+            self.put("v1/nodes", obj)
+
+    def _seed_join_secret(self, ca_pem: str) -> None:
         """The join info bootstrap left in Secrets Manager (token shown masked everywhere)."""
         import boto3
+
+        from hyperpod_k8s.join_info import ca_cert_hash
 
         assert self.endpoints is not None
         sm = boto3.client("secretsmanager", region_name=REGION, endpoint_url=self.endpoints.aws_endpoint,
@@ -272,7 +330,7 @@ class DemoCluster:
         sm.create_secret(Name=f"hyperpod-k8s-{CLUSTER_NAME}", SecretString=json.dumps({
             "endpoint": "10.1.113.28:6443",
             "token": "q7x2mb.8f3k1v0c9d2e4a6b",
-            "ca_cert_hashes": ["sha256:" + "3f" * 32],
+            "ca_cert_hashes": [ca_cert_hash(ca_pem)],
             "expires": expires.replace(microsecond=0).isoformat(),
         }))
 

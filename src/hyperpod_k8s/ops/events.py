@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from hyperpod_k8s.errors import HpkError
+
 
 class Kind(StrEnum):
     STARTED = "started"  # a step began
@@ -77,6 +79,10 @@ class Outcome:
     done: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, HpkError] = field(default_factory=dict, repr=False)  # per target, for exit codes
+
+    def first_error(self) -> HpkError | None:
+        return next(iter(self.errors.values()), None)
 
     @property
     def ok(self) -> bool:

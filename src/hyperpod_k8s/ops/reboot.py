@@ -1,0 +1,89 @@
+"""Reboot instances: drain, BatchRebootClusterNodes, wait for the node to be Ready again, uncordon."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from hyperpod_k8s.errors import ApiError, HpkError, TimeoutExpired
+from hyperpod_k8s.ops import drain
+from hyperpod_k8s.ops.context import OpsContext
+from hyperpod_k8s.ops.cordon import UNCORDON_PATCH
+from hyperpod_k8s.ops.events import Event, Kind, Outcome, Plan, PlanTarget, Reporter, check_cancel
+from hyperpod_k8s.ops.inventory import parse_time
+from hyperpod_k8s.ops.replace import BATCH
+from hyperpod_k8s.ops.replace import plan as replace_plan
+
+PLAN_OPTIONS = {"wait_timeout"}
+DEFAULT_WAIT = 30 * 60
+
+
+def plan(ctx: OpsContext, keys: Sequence[str], opts: drain.DrainOptions, *,
+         wait_timeout: float = DEFAULT_WAIT) -> Plan:
+    # The same checks as a replacement (live instance list, not the controller, an instance id).
+    base = replace_plan(ctx, keys, opts, wait_timeout=wait_timeout, action="reboot")
+    targets = [PlanTarget(t.node, t.instance_id, t.group, t.detail) for t in base.targets]
+    steps = []
+    for t in targets:
+        steps += [f"drain {t.node}", f"reboot instance {t.instance_id} (BatchRebootClusterNodes)",
+                  f"wait up to {wait_timeout:g}s for {t.node} to be Ready again", f"uncordon {t.node}"]
+    o = drain.plan_options(opts, "reboot")
+    o["wait_timeout"] = wait_timeout
+    return Plan("reboot", targets, steps, [], destructive=True, options=o)
+
+
+def apply(ctx: OpsContext, p: Plan, report: Reporter, cancel: threading.Event | None = None) -> Outcome:
+    out = Outcome("reboot")
+    fleet = ctx.fleet()
+    ids = {t.node: t.instance_id for t in p.targets if t.node and t.instance_id}
+    drained = drain.drain_many(ctx, list(ids), drain.options_from(p), report, cancel, out)
+    asked_at = ctx.now() - timedelta(seconds=1)
+    request_ids = []
+    for k in range(0, len(drained), BATCH):
+        batch = drained[k:k + BATCH]
+        try:
+            r: dict[str, Any] = fleet.call("reboot instances", functools.partial(
+                fleet.sagemaker.batch_reboot_cluster_nodes, ClusterName=fleet.cluster, NodeIds=[ids[n] for n in batch]))
+        except HpkError as e:
+            for n in batch:
+                out.failed[n], out.errors[n] = e.one_line(), e
+            continue
+        request_ids.append(fleet.request_id(r))
+        for f in r.get("Failed", []):
+            node = next((n for n in batch if ids[n] == f.get("NodeId")), f.get("NodeId", "?"))
+            out.failed[node] = f"{f.get('ErrorCode', '')}: {f.get('Message', '')}"
+            out.errors[node] = ApiError(f"reboot {node}: {out.failed[node]}")
+        for n in batch:
+            if n not in out.failed:
+                report(Event(Kind.FINISHED, "reboot", f"rebooting {n} ({ids[n]})", n))
+    waiting = [n for n in drained if n not in out.failed]
+    deadline = time.monotonic() + float(p.options.get("wait_timeout", DEFAULT_WAIT))
+    while waiting:
+        check_cancel(cancel)
+        statuses = {i.instance_id: i.status for i in fleet.list_instances().instances}
+        for n in list(waiting):
+            node = ctx.cluster.get_node(n)
+            cond = node.condition("Ready")
+            since = parse_time(cond.lastTransitionTime) if cond else None
+            back = (statuses.get(ids[n]) == "Running" and cond is not None and cond.status == "True"
+                    and since is not None and since >= asked_at)
+            if back:
+                ctx.cluster.patch_node(n, UNCORDON_PATCH)
+                waiting.remove(n)
+                out.done.append(n)
+                report(Event(Kind.FINISHED, "reboot", f"{n} is Ready again and uncordoned", n))
+        if waiting and time.monotonic() >= deadline:
+            for n in waiting:
+                late = TimeoutExpired(f"{n} was not Ready again in time after the reboot",
+                                      "it stays cordoned; check the instance in the SageMaker console")
+                out.failed[n], out.errors[n] = late.one_line(), late
+            break
+        if waiting:
+            ctx.wait()
+    ctx.audit.record("reboot", result="ok" if out.ok else "failed", nodes=list(ids), instance_ids=list(ids.values()),
+                     request_ids=request_ids, failed=out.failed)
+    return out
