@@ -15,7 +15,10 @@ from hyperpod_k8s import __version__
 from hyperpod_k8s.cli import bootstrap as bootstrap_cmd
 from hyperpod_k8s.cli import dashboard as dashboard_cmd
 from hyperpod_k8s.cli import demo as demo_cmd
+from hyperpod_k8s.cli import node_cmds
 from hyperpod_k8s.cli import nodes as nodes_cmd
+from hyperpod_k8s.cli import orphans as orphans_cmd
+from hyperpod_k8s.cli.token import token_app
 from hyperpod_k8s.errors import ExitCode, HpkError
 
 app = typer.Typer(
@@ -34,6 +37,12 @@ app.add_typer(demo_app, name="demo")
 
 ops_app.command("nodes")(nodes_cmd.nodes)
 ops_app.command("dashboard")(dashboard_cmd.dashboard)
+for _name in ("cordon", "uncordon", "drain", "delete", "replace", "reboot", "scale-up", "scale-down"):
+    ops_app.command(_name)(getattr(node_cmds, _name.replace("-", "_")))
+ops_app.command("orphans")(orphans_cmd.orphans)
+ops_app.add_typer(token_app, name="token")
+# Scripts and cron call this one at the top level.
+app.command("orphans")(orphans_cmd.orphans)
 demo_app.command("serve")(demo_cmd.serve)
 app.command("bootstrap")(bootstrap_cmd.bootstrap)
 
