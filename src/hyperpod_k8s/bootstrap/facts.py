@@ -34,7 +34,7 @@ class Facts:
 
     def lines(self) -> list[str]:
         return [
-            f"default-route address: {self.address or '?'} ({self.interface or 'no default route'})",
+            f"address: {self.address or '?'} ({self.interface})",
             f"NVMe instance store: {'yes' if self.nvme else 'no'}",
             f"GPU: {'yes' if self.gpu else 'no'}; NVIDIA container runtime: {self.nvidia_runtime or 'no'}",
             f"availability zone: {self.availability_zone or 'unknown (IMDS did not answer)'}",
@@ -77,9 +77,10 @@ def imds(host: Host, path: str) -> str | None:
 
 
 def gather(host: Host, *, nvme_path: str, address: str | None = None) -> Facts:
-    interface = None
+    interface: str | None = "given by --node-ip"
     if address is None:
         interface, address = default_route(host)
+        interface = interface or "no default route"
     smi = host.run(["nvidia-smi", "-L"])
     gpu = smi.ok and "GPU " in smi.stdout
     w = host.run(["which", "nvidia-container-runtime"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from hyperpod_k8s.bootstrap.host import Host
 from hyperpod_k8s.bootstrap.plan import Changes, Run, Step, write_if_changed
 from hyperpod_k8s.bootstrap.render import render
@@ -18,7 +20,7 @@ class TokenRefreshTimer(Step):
     def check(self, host: Host) -> Changes:
         ctx = self.ctx
         s, ident = ctx.settings, ctx.node.cluster.identity
-        service = render(f"{UNIT}.service", resource_config=ctx.node.cluster.path, region=ident.region or "",
+        service = render(f"{UNIT}.service", resource_config=os.path.abspath(ctx.node.cluster.path), region=ident.region or "",
                          cluster=ident.arn or ident.name, hpk8s=ctx.hpk8s_command,
                          within=format_duration(s.token_refresh_within))
         timer = render(f"{UNIT}.timer", every=format_duration(s.token_refresh_every))
