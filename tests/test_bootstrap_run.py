@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DATA
-from test_bootstrap_machine import Clock, Cluster, Crash, Machine
 
+from conftest import DATA
 from hyperpod_k8s.bootstrap.run import Options, bootstrap
 from hyperpod_k8s.errors import AuthError, ExitCode, TimeoutExpired
 from hyperpod_k8s.join_info import JoinInfo, ca_cert_hash
+from test_bootstrap_machine import Clock, Cluster, Crash, Machine
 
 CONTROLLER_IP, WORKER1_IP, WORKER2_IP = "10.1.113.28", "10.1.38.128", "10.1.29.16"
 SECRET = "hyperpod-k8s-kb8v11zrrpvr"
