@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -145,16 +146,32 @@ def _raw_error(e: Exception) -> _RawApiError | None:
     return _RawApiError(e, int(e.status), message or str(e.reason or ""), causes)
 
 
+_gc_lock = threading.Lock()
+_gc_pausers = 0  # how many gc_paused() blocks are open, in any thread
+_gc_was_enabled = False
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Decoding builds millions of small objects; collections in the middle of it find nothing to free."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    """Decoding builds millions of small objects; collections in the middle of it find nothing to free.
+
+    Reference-counted: the inventory decodes pods in a worker thread while the main thread decodes
+    nodes; the collector comes back on when the last block closes, and only if it was on before the
+    first one opened.
+    """
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 class Cluster:
