@@ -9,7 +9,8 @@ import typer
 from hyperpod_k8s.cli import options as opt
 from hyperpod_k8s.cli.context import App
 from hyperpod_k8s.cli.workflow import run
-from hyperpod_k8s.ops.drain import DEFAULT_TIMEOUT
+from hyperpod_k8s.defaults import DRAIN_TIMEOUT as DEFAULT_TIMEOUT
+from hyperpod_k8s.defaults import REBOOT_WAIT, REPLACE_WAIT
 
 Nodes = Annotated[list[str], typer.Argument(help="Node names, instance ids (i-...) or InternalIPs.",
                                             show_default=False)]
@@ -78,7 +79,7 @@ WaitTimeout = Annotated[float, typer.Option("--wait-timeout", help="Seconds to w
 
 
 def replace(nodes: Nodes, yes: Yes = False, dry_run: DryRun = False,
-            wait_timeout: WaitTimeout = 3600.0,
+            wait_timeout: WaitTimeout = REPLACE_WAIT,
             skip_drain: Annotated[bool, typer.Option("--skip-drain", help="Do not drain first (the node is broken anyway).")] = False,
             timeout: Timeout = DEFAULT_TIMEOUT, grace_period: Grace = None, delete_emptydir_data: EmptyDir = False,
             force: Force = False, disable_eviction: NoEviction = False, output: opt.OutputOpt = opt.Output.table,
@@ -97,7 +98,7 @@ def replace(nodes: Nodes, yes: Yes = False, dry_run: DryRun = False,
         disable_eviction=disable_eviction, reason="replace")
 
 
-def reboot(nodes: Nodes, yes: Yes = False, dry_run: DryRun = False, wait_timeout: WaitTimeout = 1800.0,
+def reboot(nodes: Nodes, yes: Yes = False, dry_run: DryRun = False, wait_timeout: WaitTimeout = REBOOT_WAIT,
            timeout: Timeout = DEFAULT_TIMEOUT, grace_period: Grace = None, delete_emptydir_data: EmptyDir = False,
            force: Force = False, disable_eviction: NoEviction = False, output: opt.OutputOpt = opt.Output.table,
            kubeconfig: opt.Kubeconfig = None, context: opt.Context = None, cluster: opt.ClusterName = None,

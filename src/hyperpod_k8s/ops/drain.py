@@ -22,6 +22,7 @@ from typing import Any
 
 from hyperpod_k8s import labels
 from hyperpod_k8s.clients import kube_types as kt
+from hyperpod_k8s.defaults import DRAIN_TIMEOUT
 from hyperpod_k8s.errors import ConflictError, HpkError, TimeoutExpired
 from hyperpod_k8s.ops.context import OpsContext
 from hyperpod_k8s.ops.cordon import cordon_node
@@ -30,7 +31,7 @@ from hyperpod_k8s.ops.inventory import instance_id_from_provider_id
 from hyperpod_k8s.ops.targets import resolve_nodes
 from hyperpod_k8s.selectors import selector_matches
 
-DEFAULT_TIMEOUT = 15 * 60  # training pods checkpoint before they exit: minutes, not kubectl's forever-or-0
+DEFAULT_TIMEOUT = DRAIN_TIMEOUT
 MAX_IN_FLIGHT = 16  # evictions asked for but not yet finished, per node
 MAX_PARALLEL_NODES = 8
 

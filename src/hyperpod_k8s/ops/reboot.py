@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from hyperpod_k8s.errors import ApiError, HpkError, TimeoutExpired
+from hyperpod_k8s.defaults import REBOOT_WAIT
 from hyperpod_k8s.ops import drain
 from hyperpod_k8s.ops.context import OpsContext
 from hyperpod_k8s.ops.cordon import UNCORDON_PATCH
@@ -19,7 +20,7 @@ from hyperpod_k8s.ops.replace import BATCH
 from hyperpod_k8s.ops.replace import plan as replace_plan
 
 PLAN_OPTIONS = {"wait_timeout"}
-DEFAULT_WAIT = 30 * 60
+DEFAULT_WAIT = REBOOT_WAIT
 
 
 def plan(ctx: OpsContext, keys: Sequence[str], opts: drain.DrainOptions, *,

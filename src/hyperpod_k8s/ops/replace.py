@@ -27,6 +27,7 @@ from hyperpod_k8s.errors import (
     NotFoundError,
     TimeoutExpired,
 )
+from hyperpod_k8s.defaults import REPLACE_WAIT
 from hyperpod_k8s.ops import drain
 from hyperpod_k8s.ops.context import OpsContext
 from hyperpod_k8s.ops.events import Event, Kind, Outcome, Plan, PlanTarget, Reporter, check_cancel
@@ -34,7 +35,7 @@ from hyperpod_k8s.ops.inventory import Flag, NodeRow, instance_id_from_provider_
 
 PLAN_OPTIONS = {"wait_timeout", "skip_drain"}
 BATCH = 25
-DEFAULT_WAIT = 60 * 60  # a p5 replacement: new hardware, deep health checks, lifecycle scripts
+DEFAULT_WAIT = REPLACE_WAIT
 PHASES = ("planned", "drained", "deleted", "requested", "done")
 
 
