@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from hyperpod_k8s.errors import ApiError, HpkError, TimeoutExpired
 from hyperpod_k8s.defaults import REBOOT_WAIT
+from hyperpod_k8s.errors import ApiError, HpkError, TimeoutExpired
 from hyperpod_k8s.ops import drain
 from hyperpod_k8s.ops.context import OpsContext
 from hyperpod_k8s.ops.cordon import UNCORDON_PATCH

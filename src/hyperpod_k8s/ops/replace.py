@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hyperpod_k8s.defaults import REPLACE_WAIT
 from hyperpod_k8s.errors import (
     ApiError,
     AuthError,
@@ -27,7 +28,6 @@ from hyperpod_k8s.errors import (
     NotFoundError,
     TimeoutExpired,
 )
-from hyperpod_k8s.defaults import REPLACE_WAIT
 from hyperpod_k8s.ops import drain
 from hyperpod_k8s.ops.context import OpsContext
 from hyperpod_k8s.ops.events import Event, Kind, Outcome, Plan, PlanTarget, Reporter, check_cancel
