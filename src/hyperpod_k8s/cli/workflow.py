@@ -31,17 +31,26 @@ def render_plan(p: Plan, dry_run: bool) -> None:
         con.print(Text(f"  ! {w}", style="bold yellow"))
 
 
-def confirm(p: Plan, *, typed: str | None = None) -> None:
-    """Ask on the terminal; refuse at once when there is none (questionary would read a pipe)."""
+def confirm(p: Plan, *, typed: bool = False) -> None:
+    """Ask on the terminal; refuse at once when there is none (questionary would read a pipe).
+
+    ``typed``: the operator types the node name (or, for several, how many) instead of answering y.
+    """
     if not sys.stdin.isatty():
         raise Declined(f"refusing to {p.action} without confirmation: stdin is not a terminal",
                        "re-run with --yes, or --dry-run to see the plan")
     import questionary
 
     if typed:
-        answer = questionary.text(f"Type {typed} to {p.action} it:").ask()
-        if answer is None or answer.strip() != typed:
-            raise Declined(f"{p.action} not confirmed (expected {typed!r})")
+        if len(p.targets) == 1:
+            expect = p.targets[0].node or p.targets[0].instance_id or ""
+            prompt = f"Type the node name ({expect}) to {p.action} it:"
+        else:
+            expect = str(len(p.targets))
+            prompt = f"Type the number of nodes ({expect}) to {p.action} them:"
+        answer = questionary.text(prompt).ask()
+        if answer is None or answer.strip() != expect:
+            raise Declined(f"{p.action} not confirmed (expected {expect!r}); nothing changed")
         return
     n = len(p.targets)
     ok = questionary.confirm(f"{p.action} {n} target{'s' if n != 1 else ''}?", default=False).ask()
@@ -84,8 +93,7 @@ def run(app: App, action: str, nodes: Sequence[str], *, yes: bool, dry_run: bool
     if dry_run or not p.targets:
         return p, None
     if not yes:
-        single = p.targets[0].node if len(p.targets) == 1 else None
-        confirm(p, typed=single if typed_confirm and single else (str(len(p.targets)) if typed_confirm else None))
+        confirm(p, typed=typed_confirm)
     outcome = workflows.apply(ctx, p, CliReporter(as_json), None)
     finish(outcome, as_json)
     return p, outcome

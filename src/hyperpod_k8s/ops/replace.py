@@ -111,10 +111,12 @@ def plan(ctx: OpsContext, keys: Sequence[str], opts: drain.DrainOptions, *, wait
         if row.control_plane or (ctx.resource_config is None and row.group == "ControllerGroup"):
             raise ConflictError(f"refusing to {action} the controller {row.name}",
                                 "it runs the Kubernetes control plane and Slurm's controller")
-        if inv.instances_source != "ListClusterNodes" or not inv.instances_complete:
+        if inv.instances_source != "ListClusterNodes" and inv.fleet_error is not None:
             err = inv.fleet_error
-            raise IncompleteError(f"cannot {action} without the live instance list: "
-                                  f"{err.message if err else 'incomplete'}")
+            raise type(err)(f"cannot {action} without the live instance list: {err.message}", err.hint)
+        if not inv.instances_complete:
+            why = inv.fleet_error.message if inv.fleet_error else "incomplete"
+            raise IncompleteError(f"cannot {action} on a partial instance list: {why}", "nothing was changed; try again")
         if Flag.ORPHAN in row.flags:
             raise ConflictError(f"{row.name}'s instance {row.instance_id} is not in the cluster any more",
                                 "nothing to replace: clean the node object up with `hpk8s orphans`")
