@@ -94,7 +94,7 @@ def test_drain_evicts_workloads_and_leaves_daemonsets(demo: DemoCluster, ctx: Op
     assert left and all(k.split("/")[1].startswith(("kube-proxy", "kube-flannel", "nvidia-device", "aws-efa"))
                         for k in left)
     assert node(demo, name)["spec"]["unschedulable"] is True
-    assert any(e.kind == Kind.PROGRESS and "pods left" in e.message for e in ev)
+    assert any(e.kind == Kind.PROGRESS and "2 pods left" in e.message for e in ev)
 
 
 def test_drain_by_instance_id_and_ip(demo: DemoCluster, ctx: OpsContext) -> None:

@@ -52,8 +52,9 @@ def confirm(p: Plan, *, typed: bool = False) -> None:
         if answer is None or answer.strip() != expect:
             raise Declined(f"{p.action} not confirmed (expected {expect!r}); nothing changed")
         return
-    n = len(p.targets)
-    ok = questionary.confirm(f"{p.action} {n} target{'s' if n != 1 else ''}?", default=False).ask()
+    what = p.targets[0].node or p.targets[0].group or p.targets[0].detail if len(p.targets) == 1 else \
+        f"these {len(p.targets)} nodes"
+    ok = questionary.confirm(f"{p.action} {what}?", default=False).ask()
     if not ok:
         raise Declined(f"{p.action} not confirmed; nothing changed")
 

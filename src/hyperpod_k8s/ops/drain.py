@@ -26,7 +26,7 @@ from hyperpod_k8s.defaults import DRAIN_TIMEOUT
 from hyperpod_k8s.errors import ConflictError, HpkError, TimeoutExpired
 from hyperpod_k8s.ops.context import OpsContext
 from hyperpod_k8s.ops.cordon import cordon_node
-from hyperpod_k8s.ops.events import Cancelled, Event, Kind, Outcome, Plan, PlanTarget, Reporter, check_cancel
+from hyperpod_k8s.ops.events import Cancelled, Event, Kind, Outcome, Plan, PlanTarget, Reporter, check_cancel, count
 from hyperpod_k8s.ops.inventory import instance_id_from_provider_id
 from hyperpod_k8s.ops.targets import resolve_nodes
 from hyperpod_k8s.selectors import selector_matches
@@ -83,9 +83,9 @@ def plan(ctx: OpsContext, keys: Sequence[str], opts: DrainOptions, *, action: st
         gpus = sum(v.pod.request("nvidia.com/gpu") for v in evict)
         targets.append(PlanTarget(name, instance_id_from_provider_id(n.spec.providerID),
                                   n.metadata.labels.get(labels.INSTANCE_GROUP),
-                                  f"{len(evict)} pods to evict ({gpus} GPUs), {len(skip)} left alone"))
+                                  f"{count(len(evict), 'pod')} to evict ({count(gpus, 'GPU')}), {len(skip)} left alone"))
         how = "delete" if opts.disable_eviction else "evict"
-        steps.append(f"cordon {name}, then {how} {len(evict)} pods"
+        steps.append(f"cordon {name}, then {how} {count(len(evict), 'pod')}"
                      + (f": {', '.join(v.pod.key for v in evict[:6])}{' …' if len(evict) > 6 else ''}" if evict else ""))
     if blocked:
         raise ConflictError(f"cannot drain: {'; '.join(blocked[:5])}{' …' if len(blocked) > 5 else ''}")
@@ -152,7 +152,7 @@ def drain_node(ctx: OpsContext, name: str, opts: DrainOptions, report: Reporter,
         if now >= deadline:
             left = ", ".join(sorted(keys)[:6]) + (" …" if len(keys) > 6 else "")
             why = f"; blocked by {', '.join(sorted(set(blocked_by.values())))}" if blocked_by else ""
-            raise TimeoutExpired(f"drain of {name} timed out after {opts.timeout:g}s with {len(keys)} pods left: "
+            raise TimeoutExpired(f"drain of {name} timed out after {opts.timeout:g}s with {count(len(keys), 'pod')} left: "
                                  f"{left}{why}",
                                  "the node stays cordoned; retry with a longer --timeout, resolve the budget, "
                                  "or --disable-eviction")
@@ -182,7 +182,7 @@ def drain_node(ctx: OpsContext, name: str, opts: DrainOptions, report: Reporter,
                 errors[k] = ev.message or "the API server refused the eviction"
                 report(Event(Kind.WARNING, "evict", f"{k}: {errors[k]}", name))
         if len(keys) != last_left or blocked_by:
-            msg = f"{name}: {len(keys)} pods left"
+            msg = f"{name}: {count(len(keys), 'pod')} left"
             if blocked_by:
                 msg += f", {len(blocked_by)} blocked by {', '.join(sorted(set(blocked_by.values())))}"
             report(Event(Kind.PROGRESS, "drain", msg, name,

@@ -93,6 +93,11 @@ class Outcome:
                 "details": self.details}
 
 
+def count(n: int, noun: str) -> str:
+    """``1 pod``, ``3 pods``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 class Cancelled(Exception):
     """Raised inside a workflow when its cancel event was set (the TUI's Escape, Ctrl-C)."""
 
