@@ -80,6 +80,16 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(cli, tmp_path: Path, setup: s
     assert message in r.err
 
 
+def test_more_than_one_controller_is_refused(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = json.loads(Path(RC).read_text())
+    ctl = data["InstanceGroups"][0]
+    ctl["Instances"].append(dict(ctl["Instances"][0], InstanceId="i-0aaaaaaaaaaaaaaaa", CustomerIpAddress="10.1.1.1"))
+    rc = tmp_path / "rc.json"
+    rc.write_text(json.dumps(data))
+    r = cli("bootstrap", "--dry-run", "--resource-config", str(rc), "--provisioning-parameters", PP)
+    assert r.code == 2 and "controller group ControllerGroup has 2 instances" in r.err
+
+
 def test_bad_role_is_a_usage_error(cli) -> None:  # type: ignore[no-untyped-def]
     r = dry(cli, "--role", "master")
     assert r.code == 2

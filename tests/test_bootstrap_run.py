@@ -150,7 +150,7 @@ def test_controller_and_workers_build_a_cluster_and_a_second_run_does_nothing(aw
     assert ctl.modes["/etc/hpk8s/kubeadm-init.yaml"] == 0o600
     assert "systemctl enable --now hpk8s-token-refresh.timer" in ctl.changes_run()
     timer = ctl.files["/etc/systemd/system/hpk8s-token-refresh.service"]
-    assert "ops token refresh --if-expiring-within 6h" in timer
+    assert "ops token refresh --ttl 24h --if-expiring-within 6h" in timer
     assert ctl.files["/home/ubuntu/.kube/config"] == ctl.files["/etc/kubernetes/admin.conf"]
     assert ctl.modes["/home/ubuntu/.kube/config"] == 0o600 and ctl.owners["/home/ubuntu/.kube/config"] == "1000:1000"
     assert cluster.flannel_image == "ghcr.io/flannel-io/flannel:v0.27.4"

@@ -56,7 +56,10 @@ def resolve_node(role: str, rc: ResourceConfig, params: ProvisioningParameters, 
                  dry_run: bool) -> Resolved:
     """This instance's group (by its address) and role (the controller group's, or worker)."""
     notes: list[str] = []
-    rc.group(params.controller_group)  # refuses a controller group that resource_config.json lacks
+    controllers = rc.group(params.controller_group).instances  # refuses a group resource_config.json lacks
+    if len(controllers) > 1:
+        raise ConfigError(f"controller group {params.controller_group} has {len(controllers)} instances; hpk8s runs "
+                          "one control-plane instance", "give the controller group an instance count of 1")
     address = facts.address
     instance = rc.find_by_ip(address) if address else None
     if instance is None:

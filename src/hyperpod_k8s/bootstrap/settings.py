@@ -212,6 +212,9 @@ def validate(s: Settings, *, instance_count: int, node_addresses: list[str]) -> 
         raise ConfigError(f"flannel_backend {s.flannel_backend!r} is not one of vxlan, host-gw, wireguard")
     if not re.fullmatch(r"[A-Za-z0-9/_+=.@-]+", s.secret_prefix):
         raise ConfigError(f"secret_prefix {s.secret_prefix!r} has characters Secrets Manager names cannot hold")
+    if s.secret_prefix != Settings.secret_prefix:
+        warnings.append(f"secret_prefix {s.secret_prefix!r}: `hpk8s ops token` and the refresh timer use the "
+                        "default name hyperpod-k8s-<cluster-id>")
     if not s.secret_prefix.startswith("hyperpod-"):
         warnings.append(f"secret_prefix {s.secret_prefix!r} does not start with hyperpod-: the instance role "
                         "needs Secrets Manager permissions on it beyond the documented secret:hyperpod-*")

@@ -59,7 +59,7 @@ class KubernetesPackages(Step):
                 changes.append(Run(f"install {', '.join(wrong + missing_extra)} (Kubernetes {minor})", env=APT_ENV,
                                    attempts=3, pause=10,
                                    argv=("apt-get", "install", "-y", "-q", "--allow-change-held-packages",
-                                         *APT_OPTS, *PACKAGES, *EXTRA)))
+                                         "--allow-downgrades", *APT_OPTS, *PACKAGES, *EXTRA)))
         held = set(host.run(["apt-mark", "showhold"]).stdout.split())
         if wrong or not set(PACKAGES) <= held:
             changes.append(Run("hold them (no upgrade behind the cluster's back)", argv=("apt-mark", "hold", *PACKAGES)))

@@ -22,7 +22,7 @@ class TokenRefreshTimer(Step):
         s, ident = ctx.settings, ctx.node.cluster.identity
         service = render(f"{UNIT}.service", resource_config=os.path.abspath(ctx.node.cluster.path), region=ident.region or "",
                          cluster=ident.arn or ident.name, hpk8s=ctx.hpk8s_command,
-                         within=format_duration(s.token_refresh_within))
+                         within=format_duration(s.token_refresh_within), ttl=format_duration(s.token_ttl))
         timer = render(f"{UNIT}.timer", every=format_duration(s.token_refresh_every))
         files = [w for w in (write_if_changed(host, f"{UNIT_DIR}/{UNIT}.service", service),
                              write_if_changed(host, f"{UNIT_DIR}/{UNIT}.timer", timer)) if w]
