@@ -346,3 +346,16 @@ def test_without_imds_the_zone_comes_from_sagemaker(aws: Any, tmp_path: Path) ->
 
     run(w, tmp_path, fleet=FakeFleet())
     assert cluster.nodes["ip-10-1-38-128"]["spec"]["providerID"] == "aws:///us-west-2c/i-0cbbe3075137ffa1d"
+
+
+def test_a_refused_configuration_is_in_the_log_file_too(tmp_path: Path) -> None:
+    from hyperpod_k8s.errors import ConfigError
+
+    cfg = tmp_path / "hpk8s.toml"
+    cfg.write_text('pod_cidr = "10.244.0.0/23"\n')
+    w = Machine(Cluster(Clock()), WORKER1_IP)
+    with pytest.raises(ConfigError):
+        run(w, tmp_path, config=str(cfg))
+    log = (tmp_path / "ip-10-1-38-128.log").read_text()
+    assert "failed (exit 2): pod_cidr 10.244.0.0/23 holds 2 node subnets" in log
+    assert w.ran == []  # refused before the first probe

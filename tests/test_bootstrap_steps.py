@@ -332,3 +332,16 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
     for attempt in range(10):
         d = min(60.0, 2.0 * 2 ** attempt)
         assert d / 2 <= backoff(attempt) <= d
+
+
+def test_a_file_that_cannot_be_written_fails_the_step_cleanly() -> None:
+    from hyperpod_k8s.bootstrap.plan import StepFailed
+
+    class ReadOnly(RecordingHost):
+        def write(self, path: str, data: str, mode: int = 0o644) -> None:
+            raise PermissionError(13, "Permission denied", path)
+
+    host = ReadOnly(files={"/sys/module/overlay/x": "", "/sys/module/br_netfilter/x": ""})
+    ctx = ctx_for(host)
+    with pytest.raises(StepFailed, match=r"modules: .*Permission denied"):
+        run_steps([KernelModules(ctx)], host, ctx, dry_run=False)

@@ -231,7 +231,10 @@ def run_steps(steps: Sequence[Step], host: Host, ctx: Context, *, dry_run: bool)
             ctx.log(f"[{i}/{n}] nothing to do: {changes.reason}", step.name)
             continue
         ctx.log(f"[{i}/{n}] {step.title}: {len(changes)} change(s)", step.name)
-        step.apply(host, changes)
+        try:
+            step.apply(host, changes)
+        except OSError as e:  # a file that cannot be written, a directory that cannot be made
+            raise StepFailed(f"{step.name}: {e}", "re-running resumes from this step") from None
         ctx.log(f"[{i}/{n}] done in {time.monotonic() - started:.1f}s", step.name)
     return reports
 

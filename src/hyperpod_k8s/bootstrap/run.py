@@ -116,13 +116,6 @@ def bootstrap(opts: Options, *, host: Host | None = None, store: JoinInfoStore |
     out = out if out is not None else sys.stdout
     if opts.role not in ROLES:
         raise ConfigError(f"--role {opts.role!r}: use controller, worker or auto")
-    settings = settings_mod.load(opts.config or os.environ.get(settings_mod.CONFIG_ENV))
-    rc = load_resource_config(opts.resource_config)
-    pp_path = (opts.provisioning_parameters or os.environ.get(PROVISIONING_PARAMETERS_ENV)
-               or DEFAULT_PROVISIONING_PARAMETERS)
-    params = load_provisioning_parameters(pp_path)
-    warnings = settings_mod.validate(settings, instance_count=len(rc.instances),
-                                     node_addresses=[i.customer_ip for i in rc.instances if i.customer_ip])
     if host is None:
         if not opts.dry_run and hasattr(os, "geteuid") and os.geteuid() != 0:
             raise ConfigError("hpk8s bootstrap changes the system and must run as root",
@@ -130,8 +123,16 @@ def bootstrap(opts: Options, *, host: Host | None = None, store: JoinInfoStore |
         host = DryRunHost() if opts.dry_run else LocalHost()
     log_path = None if opts.dry_run else (opts.log_file or os.environ.get(settings_mod.LOG_ENV)
                                           or settings_mod.DEFAULT_LOG_FILE)
+    # Opened first, so that a refused configuration is in the log file too.
     log = Log(log_path, stream=out, clock=now)
     try:
+        settings = settings_mod.load(opts.config or os.environ.get(settings_mod.CONFIG_ENV))
+        rc = load_resource_config(opts.resource_config)
+        pp_path = (opts.provisioning_parameters or os.environ.get(PROVISIONING_PARAMETERS_ENV)
+                   or DEFAULT_PROVISIONING_PARAMETERS)
+        params = load_provisioning_parameters(pp_path)
+        warnings = settings_mod.validate(settings, instance_count=len(rc.instances),
+                                         node_addresses=[i.customer_ip for i in rc.instances if i.customer_ip])
         return _bootstrap(opts, settings, rc, params, warnings, host, store, log, out, sleep, monotonic, now, fleet)
     except HpkError as e:
         if not opts.dry_run:

@@ -23,7 +23,7 @@ class Flannel(Step):
     def check(self, host: Host) -> Changes:
         s = self.ctx.settings
         path = self.ctx.path(MANIFEST)
-        w = write_if_changed(host, path, flannel_manifest(s), show=False,
+        w = write_if_changed(host, path, flannel_manifest(s),
                              summary=f"write {path} (flannel {s.flannel_version}, pod CIDR {s.pod_cidr})")
         live = host.run(kubectl("-n", "kube-flannel", "get", "daemonset", "kube-flannel-ds",
                                 "-o", "jsonpath={.spec.template.spec.containers[0].image}"))
