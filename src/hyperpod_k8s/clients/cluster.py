@@ -295,6 +295,14 @@ class Cluster:
         for page in self._pages(path, _pod_list, what="list pods", field_selector=",".join(selectors) or None):
             yield page.items
 
+    def node_pages(self) -> Iterator[kt.NodeList]:
+        """Node list pages with their metadata (resourceVersion, for a watch to start from)."""
+        return self._pages("/api/v1/nodes", _node_list, what="list nodes")
+
+    def pod_pages(self, *, active_only: bool = True) -> Iterator[kt.PodList]:
+        return self._pages("/api/v1/pods", _pod_list, what="list pods",
+                           field_selector=ACTIVE_PODS if active_only else None)
+
     def list_pods(self, *, node: str | None = None, active_only: bool = True,
                   namespace: str | None = None) -> list[kt.Pod]:
         pods: list[kt.Pod] = []
