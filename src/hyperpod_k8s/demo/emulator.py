@@ -9,13 +9,14 @@ What kmock 0.8 lacks and this subclass adds, each because hpk8s relies on it aga
 - the pod ``eviction`` subresource, honouring PodDisruptionBudgets (429 when a budget forbids it,
   500 when several budgets match, as the API server does);
 - ``GET /version/`` with the trailing slash the official client uses;
-- ``watch=True`` as the official Python client spells it;
+- ``watch=True`` as the official Python client spells it, ended after ``timeoutSeconds``;
 - a request log trimmed to a short window (kmock rescans all past requests on every request:
   4 ms per call grows to 225 ms after 1000 requests).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import datetime
@@ -23,7 +24,7 @@ import itertools
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp.web
@@ -36,8 +37,10 @@ from hyperpod_k8s.selectors import selector_matches
 KEEP_REQUESTS = 64
 
 # A version our emulator claims to be; the demo cluster reports this in the dashboard header.
+# The official client's VersionInfo model requires buildDate, gitCommit and the rest: all are here.
 SERVER_VERSION = {"major": "1", "minor": "33", "gitVersion": "v1.33.5", "platform": "linux/amd64",
-                  "goVersion": "go1.24.6", "compiler": "gc", "gitTreeState": "clean"}
+                  "goVersion": "go1.24.6", "compiler": "gc", "gitTreeState": "clean",
+                  "gitCommit": "20dff4f6a5e3e0a4d4b3b0c7f1c0d63a1e2c6f52", "buildDate": "2025-09-09T19:37:17Z"}
 
 POD = kmock.resource("", "v1", "pods")
 PDB = kmock.resource("policy", "v1", "poddisruptionbudgets")
@@ -247,8 +250,11 @@ class HyperPodKubernetesEmulator(kmock.KubernetesEmulator):
                 merged["status"] = new.get("status", {})
                 merged["metadata"] = {**current.get("metadata", {}), "resourceVersion": meta["resourceVersion"]}
                 new = merged
-            # A replace: drop every key first so absent keys go away, then set the new state.
-            self._objects[key].patch({k: None for k in current if k not in new})
+            # A replace: drop every key the new state lacks, at any depth (a merge patch of the new
+            # state alone would keep labels and annotations it removed), then set the new state.
+            absent = _absent_keys(current, new)
+            if absent:
+                self._objects[key].patch(absent)
             self._objects[key].patch(new)
             raw = self._objects[key].raw
             await self._buses[request.resource].put({"type": "MODIFIED", "object": raw})
@@ -348,16 +354,46 @@ class HyperPodKubernetesEmulator(kmock.KubernetesEmulator):
         by_field = parse_field_selector(request.params.get("fieldSelector"))
         # A watch that names a resourceVersion wants changes after it, not the current state again.
         since = _rv_int(request.params.get("resourceVersion"))
-        async for event in super()._serve_watch(request):
-            if isinstance(event, dict):
-                obj = event.get("object", {})
-                meta = obj.get("metadata", {})
-                if since and event.get("type") == "ADDED" and _rv_int(meta.get("resourceVersion")) <= since:
-                    continue
-                if not (label_selector_matches(by_label, meta.get("labels") or {})
-                        and field_selector_matches(by_field, obj)):
-                    continue
-            yield event
+        # kmock streams until the client hangs up; the API server ends a watch after timeoutSeconds,
+        # and Watch().stream(..., timeout_seconds=N) relies on that to return.
+        timeout = _rv_int(request.params.get("timeoutSeconds"))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout if timeout > 0 else None
+        events = super()._serve_watch(request)
+        try:
+            while True:
+                try:
+                    if deadline is None:
+                        event = await events.__anext__()
+                    else:
+                        event = await asyncio.wait_for(events.__anext__(), max(deadline - loop.time(), 0))
+                except (StopAsyncIteration, TimeoutError):
+                    break
+                if isinstance(event, dict):
+                    obj = event.get("object", {})
+                    meta = obj.get("metadata", {})
+                    if since and event.get("type") == "ADDED" and _rv_int(meta.get("resourceVersion")) <= since:
+                        continue
+                    if not (label_selector_matches(by_label, meta.get("labels") or {})
+                            and field_selector_matches(by_field, obj)):
+                        continue
+                yield event
+        finally:
+            if isinstance(events, AsyncGenerator):
+                await events.aclose()
+
+
+def _absent_keys(current: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A merge patch that deletes what ``current`` has and ``new`` does not, nested maps included."""
+    out: dict[str, Any] = {}
+    for k, v in current.items():
+        if k not in new:
+            out[k] = None
+        elif isinstance(v, Mapping) and isinstance(new[k], Mapping):
+            sub = _absent_keys(v, new[k])
+            if sub:
+                out[k] = sub
+    return out
 
 
 def _rv_int(value: Any) -> int:
