@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 from hyperpod_k8s.defaults import REBOOT_WAIT
-from hyperpod_k8s.errors import ApiError, HpkError, TimeoutExpired
+from hyperpod_k8s.errors import TimeoutExpired
 from hyperpod_k8s.ops import drain
+from hyperpod_k8s.ops.batches import run_batches
 from hyperpod_k8s.ops.context import OpsContext
 from hyperpod_k8s.ops.cordon import UNCORDON_PATCH
 from hyperpod_k8s.ops.events import Event, Kind, Outcome, Plan, PlanTarget, Reporter, check_cancel
@@ -43,25 +42,12 @@ def apply(ctx: OpsContext, p: Plan, report: Reporter, cancel: threading.Event | 
     ids = {t.node: t.instance_id for t in p.targets if t.node and t.instance_id}
     drained = drain.drain_many(ctx, list(ids), drain.options_from(p), report, cancel, out)
     asked_at = ctx.now() - timedelta(seconds=1)
-    request_ids = []
-    for k in range(0, len(drained), BATCH):
-        batch = drained[k:k + BATCH]
-        try:
-            r: dict[str, Any] = fleet.call("reboot instances", functools.partial(
-                fleet.sagemaker.batch_reboot_cluster_nodes, ClusterName=fleet.cluster, NodeIds=[ids[n] for n in batch]))
-        except HpkError as e:
-            for n in batch:
-                out.failed[n], out.errors[n] = e.one_line(), e
-            continue
-        request_ids.append(fleet.request_id(r))
-        for f in r.get("Failed", []):
-            node = next((n for n in batch if ids[n] == f.get("NodeId")), f.get("NodeId", "?"))
-            out.failed[node] = f"{f.get('ErrorCode', '')}: {f.get('Message', '')}"
-            out.errors[node] = ApiError(f"reboot {node}: {out.failed[node]}")
-        for n in batch:
-            if n not in out.failed:
-                report(Event(Kind.FINISHED, "reboot", f"rebooting {n} ({ids[n]})", n))
-    waiting = [n for n in drained if n not in out.failed]
+    accepted, request_ids = run_batches(
+        fleet, "reboot instances", drained, ids, BATCH,
+        lambda batch: fleet.sagemaker.batch_reboot_cluster_nodes(ClusterName=fleet.cluster, NodeIds=batch), out)
+    for n in accepted:
+        report(Event(Kind.FINISHED, "reboot", f"rebooting {n} ({ids[n]})", n))
+    waiting = list(accepted)
     deadline = time.monotonic() + float(p.options.get("wait_timeout", DEFAULT_WAIT))
     while waiting:
         check_cancel(cancel)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Sequence
 from datetime import timedelta
@@ -10,6 +9,7 @@ from typing import Any
 
 from hyperpod_k8s.errors import ConfigError, HpkError, NotFoundError
 from hyperpod_k8s.ops import drain
+from hyperpod_k8s.ops.batches import run_batches
 from hyperpod_k8s.ops.context import OpsContext
 from hyperpod_k8s.ops.events import Event, Kind, Outcome, Plan, PlanTarget, Reporter, check_cancel
 from hyperpod_k8s.ops.replace import plan as replace_plan
@@ -74,27 +74,14 @@ def apply(ctx: OpsContext, p: Plan, report: Reporter, cancel: threading.Event | 
 
     ids = {t.node: t.instance_id for t in p.targets if t.node and t.instance_id}
     drained = drain.drain_many(ctx, list(ids), drain.options_from(p), report, cancel, out)
-    request_ids = []
-    for k in range(0, len(drained), DELETE_BATCH):
+    accepted, request_ids = run_batches(
+        fleet, "delete instances", drained, ids, DELETE_BATCH,
+        lambda batch: fleet.sagemaker.batch_delete_cluster_nodes(ClusterName=fleet.cluster, NodeIds=batch), out)
+    for n in accepted:
         check_cancel(cancel)
-        batch = drained[k:k + DELETE_BATCH]
-        try:
-            resp: dict[str, Any] = fleet.call("delete instances", functools.partial(
-                fleet.sagemaker.batch_delete_cluster_nodes, ClusterName=fleet.cluster, NodeIds=[ids[n] for n in batch]))
-        except HpkError as e:
-            for n in batch:
-                out.failed[n], out.errors[n] = e.one_line(), e
-            continue
-        request_ids.append(fleet.request_id(resp))
-        bad = {f.get("NodeId"): f"{f.get('Code', '')}: {f.get('Message', '')}" for f in resp.get("Failed", [])}
-        for n in batch:
-            if ids[n] in bad:
-                out.failed[n] = bad[ids[n]]
-                out.errors[n] = HpkError(f"delete instance of {n}: {bad[ids[n]]}")
-                continue
-            ctx.cluster.delete_node(n)
-            out.done.append(n)
-            report(Event(Kind.FINISHED, "scale-down", f"deleted instance {ids[n]} and node {n}", n))
+        ctx.cluster.delete_node(n)
+        out.done.append(n)
+        report(Event(Kind.FINISHED, "scale-down", f"deleted instance {ids[n]} and node {n}", n))
     ctx.audit.record("scale-down", result="ok" if out.ok else "failed", nodes=list(ids),
                      instance_ids=list(ids.values()), request_ids=request_ids, failed=out.failed)
     return out

@@ -9,97 +9,62 @@ plane, incomplete data). ``apply`` changes things and reports :class:`~hyperpod_
 
 from __future__ import annotations
 
+import importlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hyperpod_k8s.errors import ConfigError
 from hyperpod_k8s.ops.context import OpsContext
 from hyperpod_k8s.ops.events import Outcome, Plan, Reporter
 
-ACTIONS = ("cordon", "uncordon", "drain", "delete", "replace", "reboot", "token-refresh", "orphans",
-           "scale-up", "scale-down")
+# action -> module in hyperpod_k8s.ops with apply(ctx, plan, reporter, cancel); imported on use.
+_MODULES = {
+    "cordon": "cordon", "uncordon": "cordon", "drain": "drain", "delete": "delete", "replace": "replace",
+    "reboot": "reboot", "token-refresh": "join_token", "orphans": "orphans", "scale-up": "scale",
+    "scale-down": "scale",
+}
+ACTIONS = tuple(_MODULES)
 
 
-def _drain_options(options: dict[str, Any]) -> Any:
+def _module(action: str) -> Any:
+    name = _MODULES.get(action)
+    if name is None:
+        raise ConfigError(f"unknown workflow {action!r}", f"one of: {', '.join(ACTIONS)}")
+    return importlib.import_module(f"hyperpod_k8s.ops.{name}")
+
+
+def drain_options(options: dict[str, Any]) -> Any:
     from hyperpod_k8s.ops.drain import DrainOptions
 
     known = set(DrainOptions.__dataclass_fields__)
     return DrainOptions(**{k: v for k, v in options.items() if k in known and v is not None})
 
 
+def _extra(mod: Any, options: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if k in mod.PLAN_OPTIONS}
+
+
+# How each action's plan is called: nodes and options in, the module's own signature out.
+_PLANNERS: dict[str, Callable[[Any, OpsContext, Sequence[str], dict[str, Any]], Plan]] = {
+    "cordon": lambda m, c, n, o: m.plan(c, n, reason=o.get("reason", "")),
+    "uncordon": lambda m, c, n, o: m.plan(c, n, uncordon=True),
+    "drain": lambda m, c, n, o: m.plan(c, n, drain_options(o)),
+    "delete": lambda m, c, n, o: m.plan(c, n, drain_options(o), skip_drain=bool(o.get("skip_drain"))),
+    "replace": lambda m, c, n, o: m.plan(c, n, drain_options(o), **_extra(m, o)),
+    "reboot": lambda m, c, n, o: m.plan(c, n, drain_options(o), **_extra(m, o)),
+    "token-refresh": lambda m, c, n, o: m.plan(c, **o),
+    "orphans": lambda m, c, n, o: m.plan(c, **o),
+    "scale-up": lambda m, c, n, o: m.plan_up(c, **o),
+    "scale-down": lambda m, c, n, o: m.plan_down(c, n, drain_options(o)),
+}
+
+
 def plan(ctx: OpsContext, action: str, nodes: Sequence[str], **options: Any) -> Plan:
-    if action in ("cordon", "uncordon"):
-        from hyperpod_k8s.ops import cordon
-
-        return cordon.plan(ctx, nodes, uncordon=action == "uncordon", reason=options.get("reason", ""))
-    if action == "drain":
-        from hyperpod_k8s.ops import drain
-
-        return drain.plan(ctx, nodes, _drain_options(options))
-    if action == "delete":
-        from hyperpod_k8s.ops import delete
-
-        return delete.plan(ctx, nodes, _drain_options(options), skip_drain=bool(options.get("skip_drain")))
-    if action == "replace":
-        from hyperpod_k8s.ops import replace
-
-        return replace.plan(ctx, nodes, _drain_options(options), **{k: v for k, v in options.items()
-                                                                     if k in replace.PLAN_OPTIONS})
-    if action == "reboot":
-        from hyperpod_k8s.ops import reboot
-
-        return reboot.plan(ctx, nodes, _drain_options(options), **{k: v for k, v in options.items()
-                                                                    if k in reboot.PLAN_OPTIONS})
-    if action == "token-refresh":
-        from hyperpod_k8s.ops import join_token
-
-        return join_token.plan(ctx, **options)
-    if action == "orphans":
-        from hyperpod_k8s.ops import orphans
-
-        return orphans.plan(ctx, **options)
-    if action in ("scale-up", "scale-down"):
-        from hyperpod_k8s.ops import scale
-
-        if action == "scale-up":
-            return scale.plan_up(ctx, **options)
-        return scale.plan_down(ctx, nodes, _drain_options(options))
-    raise ConfigError(f"unknown workflow {action!r}", f"one of: {', '.join(ACTIONS)}")
+    mod = _module(action)
+    return _PLANNERS[action](mod, ctx, nodes, options)
 
 
 def apply(ctx: OpsContext, p: Plan, reporter: Reporter, cancel: threading.Event | None = None) -> Outcome:
-    action = p.action
-    if action in ("cordon", "uncordon"):
-        from hyperpod_k8s.ops import cordon
-
-        return cordon.apply(ctx, p, reporter, cancel)
-    if action == "drain":
-        from hyperpod_k8s.ops import drain
-
-        return drain.apply(ctx, p, reporter, cancel)
-    if action == "delete":
-        from hyperpod_k8s.ops import delete
-
-        return delete.apply(ctx, p, reporter, cancel)
-    if action == "replace":
-        from hyperpod_k8s.ops import replace
-
-        return replace.apply(ctx, p, reporter, cancel)
-    if action == "reboot":
-        from hyperpod_k8s.ops import reboot
-
-        return reboot.apply(ctx, p, reporter, cancel)
-    if action == "token-refresh":
-        from hyperpod_k8s.ops import join_token
-
-        return join_token.apply(ctx, p, reporter, cancel)
-    if action == "orphans":
-        from hyperpod_k8s.ops import orphans
-
-        return orphans.apply(ctx, p, reporter, cancel)
-    if action in ("scale-up", "scale-down"):
-        from hyperpod_k8s.ops import scale
-
-        return scale.apply(ctx, p, reporter, cancel)
-    raise ConfigError(f"unknown workflow {action!r}", f"one of: {', '.join(ACTIONS)}")
+    outcome: Outcome = _module(p.action).apply(ctx, p, reporter, cancel)
+    return outcome
