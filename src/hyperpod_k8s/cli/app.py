@@ -27,6 +27,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: rich help costs ~100-250 ms of imports (rich.markdown, rich.traceback, pygments),
+    # more than the rest of `hpk8s --help` together (bench/cli_startup.py). Tables still use rich.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 ops_app = typer.Typer(help="Operate the cluster: inventory, and the workflows on nodes and instances.",
@@ -68,7 +71,12 @@ def root(
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, then turn whatever it raised into one line and an exit code."""
-    import click
+    # typer >= 0.2x vendors click: it raises its own ClickException, not click's (and importing
+    # click as well would cost startup time).
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:
+        from click import ClickException  # type: ignore[assignment]
 
     from hyperpod_k8s.cli import context
 
@@ -83,12 +91,12 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         print(f"error: {e.one_line()}", file=sys.stderr)
         code = e.exit_code
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         code = e.exit_code
-    except click.ClickException as e:
+    except ClickException as e:
         e.show()
         code = ExitCode.USAGE if e.exit_code == 2 else e.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         print("aborted", file=sys.stderr)
         code = 130
     except Exception as e:
