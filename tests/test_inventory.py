@@ -290,3 +290,25 @@ def test_build_leaves_the_collector_on() -> None:
     build(Sources(FakeCluster([node("10.1.0.10", A)], [pod("p", "ip-10-1-0-10")]),  # type: ignore[arg-type]
                   FakeFleet(InstanceListing([inst(A, "10.1.0.10")]))))
     assert gc.isenabled()
+
+
+def test_build_pages_through_the_emulator(demo: Any) -> None:
+    """Small pages (limit/continue over HTTP) give the same inventory as one big page."""
+    from hyperpod_k8s.clients.cluster import Cluster
+    from hyperpod_k8s.clients.fleet import Fleet
+
+    ep = demo.endpoints
+    fleet = Fleet(ep.cluster, region=ep.region, endpoint_url=ep.aws_endpoint)
+    small = Cluster.from_kubeconfig(ep.kubeconfig, page_size=2)
+    big = Cluster.from_kubeconfig(ep.kubeconfig)
+    pages = list(small.iter_pod_pages())
+    assert len(pages) > 10 and all(len(p) <= 2 for p in pages)
+    names = [p.metadata.name for page in pages for p in page]
+    assert len(names) == len(set(names)) and not any(n.startswith("nccl-tests") for n in names)  # finished
+    assert len(small.list_nodes()) == 17
+    a = build(Sources(small, fleet)).as_dict()
+    b = build(Sources(big, fleet)).as_dict()
+    for row in a["nodes"] + b["nodes"]:
+        row.pop("age_seconds")  # measured from each inventory's own taken_at
+    assert a["nodes"] == b["nodes"] and a["totals"] == b["totals"]
+    assert a["totals"]["accelerators"]["requested"] == 100
