@@ -37,7 +37,7 @@ class Facts:
             f"address: {self.address or '?'} ({self.interface})",
             f"NVMe instance store: {'yes' if self.nvme else 'no'}",
             f"GPU: {'yes' if self.gpu else 'no'}; NVIDIA container runtime: {self.nvidia_runtime or 'no'}",
-            f"availability zone: {self.availability_zone or 'unknown (IMDS did not answer)'}",
+            f"availability zone: {self.availability_zone or 'unknown here (IMDS did not answer; a real run then asks SageMaker DescribeClusterNode)'}",
         ]
 
 

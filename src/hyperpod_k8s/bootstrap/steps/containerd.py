@@ -67,7 +67,7 @@ class Containerd(Step):
             changes.append(Run("reload systemd units", argv=("systemctl", "daemon-reload")))
             changes.append(Run("restart containerd with the new configuration",
                                argv=("systemctl", "restart", "containerd")))
-            changes.append(Run("restart done", argv=("rm", "-f", marker)))
+            changes.append(Run("clear the restart marker", argv=("rm", "-f", marker)))
         enabled = host.run(["systemctl", "is-enabled", "containerd"]).stdout.strip() == "enabled"
         active = host.run(["systemctl", "is-active", "containerd"]).stdout.strip() == "active"
         if not (enabled and active) or not installed:
