@@ -345,3 +345,79 @@ def test_a_file_that_cannot_be_written_fails_the_step_cleanly() -> None:
     ctx = ctx_for(host)
     with pytest.raises(StepFailed, match=r"modules: .*Permission denied"):
         run_steps([KernelModules(ctx)], host, ctx, dry_run=False)
+
+
+class MemoryStore:
+    name = "hyperpod-k8s-kb8v11zrrpvr"
+
+    def __init__(self, value: dict[str, Any] | None = None) -> None:
+        self.value = value
+        self.puts = 0
+
+    def get(self) -> dict[str, Any] | None:
+        return self.value
+
+    def put(self, value: dict[str, Any]) -> None:
+        self.value = value
+        self.puts += 1
+
+
+def test_join_info_reuses_the_init_token_then_finds_itself_current() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from hyperpod_k8s.bootstrap.steps.join_info import PublishJoinInfo
+    from hyperpod_k8s.join_info import JoinInfo, ca_cert_hash
+    from test_bootstrap_machine import ca_pem
+
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    listing = json.dumps({"token": "abcdef.0123456789abcdef", "expires": (now + timedelta(hours=23)).isoformat()})
+    host = RecordingHost(files={"/etc/kubernetes/pki/ca.crt": ca_pem()},
+                         commands={("kubeadm", "token", "list"): ok(listing + "\n")})
+    ctx = ctx_for(host, "10.1.113.28")
+    ctx.now = lambda: now
+    ctx.store = store = MemoryStore()
+    apply(PublishJoinInfo(ctx), host)
+    info = JoinInfo.from_secret(store.value or {})
+    assert info.token == "abcdef.0123456789abcdef" and info.endpoint == "10.1.113.28:6443"
+    assert info.ca_cert_hashes == (ca_cert_hash(ca_pem()),) and info.expires == now + timedelta(hours=23)
+    assert not any(a[:3] == ("kubeadm", "token", "create") for a in host.ran)
+    again = PublishJoinInfo(ctx).check(host)
+    assert again == [] and "is current" in again.reason and "abcdef.****************" in again.reason
+    # Six hours before expiry it is stale: a new token is created and stored.
+    ctx.now = lambda: now + timedelta(hours=18)
+    apply(PublishJoinInfo(ctx), host)
+    created = [a for a in host.ran if a[:3] == ("kubeadm", "token", "create")]
+    assert len(created) == 1 and store.puts == 2 and JoinInfo.from_secret(store.value or {}).token == created[0][3]
+    assert created[0][3] not in ctx.log.stream.getvalue()  # type: ignore[attr-defined]
+
+
+def test_token_timer_and_its_no_op() -> None:
+    from hyperpod_k8s.bootstrap.steps.token_timer import TokenRefreshTimer
+
+    host = RecordingHost()
+    ctx = ctx_for(host, "10.1.113.28")
+    ctx.hpk8s_command = "/opt/hpk8s/venv/bin/hpk8s"
+    apply(TokenRefreshTimer(ctx), host)
+    service = host.files["/etc/systemd/system/hpk8s-token-refresh.service"]
+    assert "ExecStart=/opt/hpk8s/venv/bin/hpk8s ops token refresh --ttl 24h --if-expiring-within 6h" in service
+    assert "OnUnitActiveSec=1h" in host.files["/etc/systemd/system/hpk8s-token-refresh.timer"]
+    assert ("systemctl", "enable", "--now", "hpk8s-token-refresh.timer") in host.ran
+    host.commands[("systemctl", "is-enabled")] = ok("enabled\n")
+    host.commands[("systemctl", "is-active")] = ok("active\n")
+    assert TokenRefreshTimer(ctx).check(host) == []
+
+
+def test_kubeconfig_for_the_login_user_and_its_no_op() -> None:
+    from hyperpod_k8s.bootstrap.steps.kubeconfig import AdminKubeconfig
+
+    host = RecordingHost(files={"/etc/passwd": "ubuntu:x:1000:1001::/home/ubuntu:/bin/bash\n",
+                                "/etc/kubernetes/admin.conf": "kind: Config\n"})
+    ctx = ctx_for(host, "10.1.113.28")
+    apply(AdminKubeconfig(ctx), host)
+    assert host.files["/home/ubuntu/.kube/config"] == "kind: Config\n"
+    assert host.modes["/home/ubuntu/.kube/config"] == 0o600
+    assert ("chown", "1000:1001", "/home/ubuntu/.kube/config") in host.ran
+    host.commands[("stat",)] = ok("1000:1001:600\n")
+    assert AdminKubeconfig(ctx).check(host) == []
+    nobody = RecordingHost(files={"/etc/passwd": "root:x:0:0::/root:/bin/bash\n"})
+    assert "no user ubuntu" in AdminKubeconfig(ctx_for(nobody, "10.1.113.28")).check(nobody).reason
