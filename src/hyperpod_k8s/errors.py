@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     TIMEOUT = 7  # a wait ran out of time
     DECLINED = 8  # the operator said no, or a confirmation was needed and no terminal was there
     CONFLICT = 9  # the request contradicts the cluster's state (e.g. deleting the control plane)
+    STEP_FAILED = 12  # a bootstrap step's command failed after its retries; a re-run resumes there
 
 
 class HpkError(Exception):

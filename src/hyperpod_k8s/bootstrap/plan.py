@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 class StepFailed(HpkError):
     """A command or an AWS call of a step failed (after its retries). Re-running resumes from that step."""
 
-    exit_code = ExitCode.UNAVAILABLE
+    exit_code = ExitCode.STEP_FAILED
 
 
 # -- the log: timestamped lines to stdout and the log file, secrets masked -----------------------
