@@ -7,10 +7,13 @@ handlers on the event loop only update widgets. Errors from every worker end in 
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -19,14 +22,14 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.timer import Timer
-from textual.widgets import DataTable, Input, RichLog
+from textual.widgets import Input, RichLog
 from textual.worker import Worker, WorkerState
 
 from hyperpod_k8s.errors import HpkError
 from hyperpod_k8s.ops.events import Cancelled, Event, Kind
 from hyperpod_k8s.ops.inventory import Inventory, NodeRow
 from hyperpod_k8s.tui import format as fmt
-from hyperpod_k8s.tui.data import ClusterFacts, DashboardData
+from hyperpod_k8s.tui.data import ClusterFacts, DashboardData, Summary, summarize
 from hyperpod_k8s.tui.messages import (
     DetailLoaded,
     FactsLoaded,
@@ -39,7 +42,7 @@ from hyperpod_k8s.tui.messages import (
 from hyperpod_k8s.tui.screens.confirm import ConfirmScreen
 from hyperpod_k8s.tui.screens.help import HelpScreen
 from hyperpod_k8s.tui.widgets.detail import NodeDetailPane
-from hyperpod_k8s.tui.widgets.groups import GroupSummary
+from hyperpod_k8s.tui.widgets.groups import GroupTable
 from hyperpod_k8s.tui.widgets.header import FleetHeader
 from hyperpod_k8s.tui.widgets.keybar import KeyBar
 from hyperpod_k8s.tui.widgets.node_table import NodeTable
@@ -78,7 +81,7 @@ class FilterInput(Input):
 
 
 class DashboardApp(App[None]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses elsewhere find it too
     TITLE = "hpk8s ops dashboard"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [  # noqa: RUF012
@@ -102,6 +105,7 @@ class DashboardApp(App[None]):
         self.refresh_seconds = refresh_seconds
         self.clock = clock or (lambda: datetime.now(UTC))
         self.inventory: Inventory | None = None
+        self.summary: Summary | None = None
         self.facts: ClusterFacts | None = None
         self.stale: str | None = None
         self.filter_text = ""
@@ -112,10 +116,17 @@ class DashboardApp(App[None]):
         self.show_detail = False
         self.loading = False
         self.refreshes = 0
+        self.loads = 0  # complete inventories shown so far
+        # For the benchmark and tests: when rows first showed, when the full table did, redraw times.
+        self.first_rows_at: float | None = None
+        self.full_at: float | None = None
+        self.redraw_ms: deque[float] = deque(maxlen=100)
+        self.mounted_at: float | None = None
         self.last_load_seconds: float | None = None
         self._cancel: threading.Event | None = None
         self._last_notice: str | None = None
         self._detail_timer: Timer | None = None
+        self._detail_row: str | None = None  # the node whose details are shown or on their way
         self._filter_timer: Timer | None = None
         self._refresh_soon: Timer | None = None
 
@@ -123,7 +134,7 @@ class DashboardApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield FleetHeader(id="header")
-        yield GroupSummary(id="groups")
+        yield GroupTable(id="groups")
         yield FilterInput(placeholder="filter: name, instance id, group, type, IP, flag (Esc clears)", id="filter")
         with Container(id="main"):
             yield NodeTable(id="nodes")
@@ -132,6 +143,8 @@ class DashboardApp(App[None]):
         yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
+        gc.freeze()  # see on_inventory_loaded
+        self.mounted_at = time.perf_counter()
         self.query_one(NodeTable).focus()
         self.query_one(RichLog).write(Text("workflow progress appears here", style="dim"))
         self._apply_size()
@@ -143,6 +156,9 @@ class DashboardApp(App[None]):
 
     def on_resize(self) -> None:
         self._apply_size()
+
+    def on_unmount(self) -> None:
+        self.data.close()
 
     def _apply_size(self) -> None:
         main = self.query_one("#main")
@@ -238,11 +254,12 @@ class DashboardApp(App[None]):
         rows.sort(key=sort.key, reverse=sort.reverse != self.sort_reverse)
         return rows
 
-    def _table_title(self) -> str:
+    def _table_title(self, shown: int | None = None) -> str:
         parts = [f"nodes (GPU, EFA: req/alloc/cap) · sort: {fmt.SORTS[self.sort_index].label}"
                  f"{' ↕' if self.sort_reverse else ''}"]
         if self.inventory is not None:
-            shown, total = len(self.visible_rows()), len(self.inventory.rows)
+            total = len(self.inventory.rows)
+            shown = len(self.visible_rows()) if shown is None else shown
             if shown != total:
                 parts.append(f"{shown} of {total} shown")
         if self.problems_only:
@@ -255,15 +272,19 @@ class DashboardApp(App[None]):
 
     def _show_rows(self) -> None:
         table = self.query_one(NodeTable)
+        shown = None
         if self.inventory is not None:
-            self.marked &= {r.name for r in self.inventory.rows}
-            table.show(self.visible_rows(), self.inventory.taken_at, marked=self.marked,
-                       pods_loaded=self.inventory.pods_loaded)
-        self.query_one("#main").border_title = self._table_title()
+            if self.marked:
+                self.marked &= {r.name for r in self.inventory.rows}
+            rows = self.visible_rows()
+            shown = len(rows)
+            table.show(rows, self.inventory.taken_at, marked=self.marked, pods_loaded=self.inventory.pods_loaded)
+        self.query_one("#main").border_title = self._table_title(shown)
         self._detail_for(table.current)
 
     def _paint_header(self) -> None:
-        self.query_one(FleetHeader).render_state(self.facts, self.inventory, self.clock(), stale=self.stale,
+        self.query_one(FleetHeader).render_state(self.facts, self.inventory, self.summary, self.clock(),
+                                                 stale=self.stale,
                                                  loading=self.loading, read_only=self.read_only)
 
     def targets(self) -> list[str]:
@@ -274,27 +295,31 @@ class DashboardApp(App[None]):
 
     # -- detail pane ----------------------------------------------------------------------
 
-    @on(DataTable.RowSelected, "#nodes")
+    @on(NodeTable.Selected, "#nodes")
     def _toggle_detail(self) -> None:
         self.show_detail = not self.show_detail
         self._apply_size()
         self._detail_for(self.query_one(NodeTable).current)
 
-    @on(DataTable.RowHighlighted, "#nodes")
+    @on(NodeTable.Highlighted, "#nodes")
     def _highlighted(self) -> None:
         self._detail_for(self.query_one(NodeTable).current)
 
     def _detail_for(self, row: NodeRow | None) -> None:
-        pane = self.query_one(NodeDetailPane)
+        """Read the selected node's details once the cursor rests (not on every key of a scroll)."""
         if row is None or not (self.show_detail or self.size.width >= WIDE):
             return
-        if getattr(pane, "for_row", None) == row.name:
-            return
-        pane.for_row = row.name  # type: ignore[attr-defined]
-        pane.show_row(row)
+        if self.loads == 0:
+            return  # not while the first (large) list loads: on_inventory_loaded asks again after it
         if self._detail_timer is not None:
             self._detail_timer.stop()
-        self._detail_timer = self.set_timer(0.2, lambda: self.load_detail(row))
+        if self._detail_row == row.name:
+            return
+        self._detail_timer = self.set_timer(0.2, lambda: self._start_detail(row))
+
+    def _start_detail(self, row: NodeRow) -> None:
+        self._detail_row = row.name
+        self.load_detail(row)
 
     # -- workers: every network call happens in one of these -----------------------------
 
@@ -309,10 +334,10 @@ class DashboardApp(App[None]):
         t0 = time.perf_counter()
 
         def early(inv: Inventory) -> None:
-            self.post_message(InventoryLoaded(inv, partial=True, seconds=time.perf_counter() - t0))
+            self.post_message(InventoryLoaded(inv, summarize(inv), partial=True, seconds=time.perf_counter() - t0))
 
         inv = self.data.inventory(on_nodes=early if first else None)
-        self.post_message(InventoryLoaded(inv, partial=False, seconds=time.perf_counter() - t0))
+        self.post_message(InventoryLoaded(inv, summarize(inv), partial=False, seconds=time.perf_counter() - t0))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="facts")
     def load_facts(self) -> None:
@@ -362,7 +387,7 @@ class DashboardApp(App[None]):
         elif where == "detail":
             self.query_one(NodeDetailPane).query_one("#detail-body").update(  # type: ignore[attr-defined]
                 Text(f"could not read the node: {text}", style="bold red"))
-            self.query_one(NodeDetailPane).for_row = None  # type: ignore[attr-defined]
+            self._detail_row = None
         elif where in ("plan", "workflow"):
             if where == "workflow":
                 self._cancel = None
@@ -376,17 +401,24 @@ class DashboardApp(App[None]):
     # -- what the workers found -----------------------------------------------------------
 
     def on_inventory_loaded(self, m: InventoryLoaded) -> None:
+        t0 = time.perf_counter()
         first = self.inventory is None
         if not m.partial:
             self.loading = False
+            self.loads += 1
+            if self.loads == 1:
+                # Textual, kubernetes, boto3 and the first inventory are long-lived: out of the collector's
+                # sight, a full collection no longer walks them (it stalled keys for 100+ ms at 4000 nodes).
+                # Refcounting still frees them; only cycles among them would stay.
+                gc.freeze()
             self.last_load_seconds = m.seconds
             if self.stale:
                 self.stale = None
                 self._last_notice = None
                 self.notify("the API answers again; data is current", title="recovered", timeout=4)
-        self.inventory = m.inventory
+        self.inventory, self.summary = m.inventory, m.summary
         self._show_rows()
-        self.query_one(GroupSummary).show(m.inventory)
+        self.query_one(GroupTable).show(m.summary, m.inventory.pods_loaded)
         self._paint_header()
         err = m.inventory.fleet_error
         if err is not None and not m.partial:
@@ -397,15 +429,20 @@ class DashboardApp(App[None]):
                             timeout=8)
         if first:
             self.query_one(NodeTable).focus()
+        done = time.perf_counter()
+        self.redraw_ms.append((done - t0) * 1000)
+        if self.first_rows_at is None:
+            self.first_rows_at = done
+        if not m.partial and self.full_at is None:
+            self.full_at = done
 
     def on_facts_loaded(self, m: FactsLoaded) -> None:
         self.facts = m.facts
         self._paint_header()
 
     def on_detail_loaded(self, m: DetailLoaded) -> None:
-        pane = self.query_one(NodeDetailPane)
-        if getattr(pane, "for_row", None) == m.detail.row.name:
-            pane.show(m.detail, self.clock())
+        if self._detail_row == m.detail.row.name:
+            self.query_one(NodeDetailPane).show(m.detail, self.clock())
 
     # -- workflows ------------------------------------------------------------------------
 

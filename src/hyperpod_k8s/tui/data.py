@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 from hyperpod_k8s.clients import kube_types as kt
 from hyperpod_k8s.errors import HpkError
 from hyperpod_k8s.instance_types import EFA, GPU, NEURON
+from hyperpod_k8s.tui.live import LiveInventory
 
 if TYPE_CHECKING:
     from hyperpod_k8s.cli.context import App as AppContext
     from hyperpod_k8s.clients.fleet import FleetInstance
     from hyperpod_k8s.ops.events import Event, Outcome, Plan
-    from hyperpod_k8s.ops.inventory import Inventory, NodeRow
+    from hyperpod_k8s.ops.inventory import GroupSummary, Inventory, NodeRow
 
 
 @dataclass
@@ -60,15 +61,41 @@ class DashboardData:
         self.ctx = app_ctx
         self._ops: Any = None
         self._lock = threading.Lock()
+        self._prepared = False
+        self.live: LiveInventory | None = None
+
+    def _prepare(self) -> None:
+        """Build the application object's lazy parts once, under a lock.
+
+        cli.context.App builds its clients and reads resource_config.json on first use without a lock;
+        two workers starting together (inventory and header) could each see a half-read state.
+        """
+        with self._lock:
+            if self._prepared:
+                return
+            self.ctx.cluster()
+            for part in (self.ctx.resource_config, self.ctx.identity, self.ctx.fleet):
+                try:
+                    part()
+                except HpkError:
+                    pass  # reported by whichever read needs it
+            self._prepared = True
 
     # -- reads ----------------------------------------------------------------------------
 
     def inventory(self, on_nodes: Callable[[Inventory], None] | None = None) -> Inventory:
-        from hyperpod_k8s.ops import inventory
+        """The first call lists everything; later ones re-list nodes and instances, pods only without a watch."""
+        self._prepare()
+        if self.live is None:
+            self.live = LiveInventory(self.ctx.sources)
+        return self.live.load(on_nodes)
 
-        return inventory.build(self.ctx.sources(), on_nodes=on_nodes)
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
 
     def facts(self) -> ClusterFacts:
+        self._prepare()
         facts = ClusterFacts()
         try:
             ident = self.ctx.identity()
@@ -99,6 +126,7 @@ class DashboardData:
         facts.token_masked = info.masked_token()
 
     def detail(self, row: NodeRow) -> NodeDetail:
+        self._prepare()
         d = NodeDetail(row)
         cluster = self.ctx.cluster()
         if row.joined:
@@ -120,6 +148,7 @@ class DashboardData:
     # -- workflows ------------------------------------------------------------------------
 
     def ops_context(self) -> Any:
+        self._prepare()
         with self._lock:
             if self._ops is None:
                 self._ops = self.ctx.ops_context()
@@ -136,6 +165,30 @@ class DashboardData:
 
         outcome: Outcome = workflows.apply(self.ops_context(), plan, reporter, cancel=cancel)
         return outcome
+
+
+@dataclass
+class Summary:
+    """The roll-up per group and the cluster's total, computed in the worker: 4000 rows cost ~25 ms."""
+
+    groups: list[GroupSummary]
+    total: GroupSummary
+    joined: int
+
+
+def summarize(inv: Inventory) -> Summary:
+    from hyperpod_k8s.ops.inventory import GroupSummary
+
+    groups = inv.groups()
+    total = GroupSummary("total", "")
+    for g in groups:
+        total.instances += g.instances
+        total.nodes += g.nodes
+        total.ready += g.ready
+        total.problems += g.problems
+        total.accel.add(g.accel)
+        total.efa.add(g.efa)
+    return Summary(groups, total, sum(1 for r in inv.rows if r.joined))
 
 
 def _pod_line(p: kt.Pod) -> PodLine:

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rich.text import Text
-
 from hyperpod_k8s.cli.render import age
 from hyperpod_k8s.ops.inventory import Counts, NodeRow
 
@@ -36,23 +34,23 @@ COLUMNS = (
     Column("instance", "INSTANCE", 19),
 )
 
-PROBLEM = "bold red"
-WARN = "yellow"
+# A cell is a few (text, style) pieces; styles are names the table maps to its theme's colours.
+Piece = tuple[str, str]
+Cell = list[Piece]
+PROBLEM, WARN, OK, DIM, BOLD = "problem", "warn", "ok", "dim", "bold"
 
 
-def counts_cell(c: Counts, joined: bool, pods_loaded: bool) -> Text:
+def counts_cell(c: Counts, joined: bool, pods_loaded: bool) -> Cell:
     """requested/allocatable/capacity, ``<N`` when the instance type should have N; ``…`` while pods load."""
     if not joined:
-        return Text("-" if not c.expected else f"-<{c.expected}", style="dim")
+        return [("-" if not c.expected else f"-<{c.expected}", DIM)]
     if not c.capacity and not c.expected and not c.requested:
-        return Text("-", style="dim")
+        return [("-", DIM)]
     req = str(c.requested) if pods_loaded else "…"
-    text = Text(f"{req}/{c.allocatable}/{c.capacity}")
-    if c.failed:
-        text.stylize(PROBLEM)
+    cell = [(f"{req}/{c.allocatable}/{c.capacity}", PROBLEM if c.failed else "")]
     if c.expected is not None and c.capacity != c.expected:
-        text.append(f"<{c.expected}", style=PROBLEM)
-    return text
+        cell.append((f"<{c.expected}", PROBLEM))
+    return cell
 
 
 def state_text(r: NodeRow) -> str:
@@ -61,26 +59,25 @@ def state_text(r: NodeRow) -> str:
     return f"{r.ready} cordon" if r.cordoned else r.ready
 
 
-def row_cells(r: NodeRow, now: datetime, *, marked: bool, pods_loaded: bool) -> tuple[Any, ...]:
+def row_cells(r: NodeRow, now: datetime, *, marked: bool, pods_loaded: bool) -> list[Cell]:
+    """The row's cells in COLUMNS order. Problems read as text (``!``, the flags) and show in colour."""
     problem = bool(r.flags)
-    mark = ("*" if marked else " ") + ("!" if problem else " ")
     state = state_text(r)
-    state_style = "" if state == "Ready" else (PROBLEM if r.ready not in ("Ready",) else WARN)
     hp = r.hyperpod_status if r.hyperpod_status is not None else "?"
-    return (
-        Text(mark, style=PROBLEM if problem else "bold"),
-        Text(r.name, style=PROBLEM if problem else ""),
-        Text(state, style=state_style),
+    return [
+        [("*" if marked else " ", BOLD), ("!" if problem else " ", PROBLEM)],
+        [(r.name, PROBLEM if problem else "")],
+        [(state, "" if state == "Ready" else (WARN if r.ready == "Ready" else PROBLEM))],
         counts_cell(r.accel, r.joined, pods_loaded),
         counts_cell(r.efa, r.joined, pods_loaded),
-        Text(" ".join(str(f) for f in r.flags), style=PROBLEM) if problem else Text("ok", style="green"),
-        r.group or "-",
-        (str(r.pods) if pods_loaded else "…") if r.joined else "-",
-        age(r.age_seconds(now)),
-        Text(hp, style="" if hp in ("Running", "?") else PROBLEM),
-        r.instance_type or "-",
-        r.instance_id or "-",
-    )
+        [(" ".join(str(f) for f in r.flags), PROBLEM)] if problem else [("ok", OK)],
+        [(r.group or "-", "")],
+        [((str(r.pods) if pods_loaded else "…") if r.joined else "-", "")],
+        [(age(r.age_seconds(now)), "")],
+        [(hp, "" if hp in ("Running", "?") else PROBLEM)],
+        [(r.instance_type or "-", "")],
+        [(r.instance_id or "-", "")],
+    ]
 
 
 def matches(r: NodeRow, needle: str) -> bool:

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from hyperpod_k8s.errors import HpkError
     from hyperpod_k8s.ops.events import Event, Outcome, Plan
     from hyperpod_k8s.ops.inventory import Inventory
-    from hyperpod_k8s.tui.data import ClusterFacts, NodeDetail
+    from hyperpod_k8s.tui.data import ClusterFacts, NodeDetail, Summary
 
 
 @dataclass
@@ -19,6 +19,7 @@ class InventoryLoaded(Message):
     """A fresh inventory; ``partial`` while the pod totals are still on their way."""
 
     inventory: Inventory
+    summary: Summary
     partial: bool
     seconds: float = 0.0
 

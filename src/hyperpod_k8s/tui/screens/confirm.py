@@ -54,9 +54,12 @@ def render_plan(plan: Plan) -> RenderableType:
         parts.append(Text("\nWhat will happen:", style="bold"))
         for i, s in enumerate(plan.steps, 1):
             parts.append(Text(f"{i}. {s}"))
-    for w in plan.warnings:
-        parts.append(Text(f"! {w}", style="bold red"))
     return Group(*parts)
+
+
+def render_warnings(plan: Plan) -> Text:
+    """Outside the scrolling plan: a warning (replace destroys volumes) is never below the fold."""
+    return Text("\n").join(Text(f"! {w}", style="bold red") for w in plan.warnings)
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -75,6 +78,8 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(id="confirm-box", classes="-destructive" if self.plan.destructive else ""):
             with VerticalScroll(id="confirm-plan"):
                 yield Static(render_plan(self.plan))
+            if self.plan.warnings:
+                yield Static(render_warnings(self.plan), id="confirm-warnings")
             if self.word is not None:
                 what = "the node name" if len(self.plan.targets) == 1 else "the number of targets"
                 yield Static(Text.assemble(("Type ", ""), (what, "bold"), (" (", ""), (self.word, "bold"),

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from hyperpod_k8s.ops.inventory import Counts, Inventory
-from hyperpod_k8s.tui.data import ClusterFacts
+from hyperpod_k8s.tui.data import ClusterFacts, Summary
 
 
 def until(expires: datetime | None, now: datetime) -> str:
@@ -34,7 +34,8 @@ def totals_text(label: str, c: Counts) -> Text:
 
 
 class FleetHeader(Static):
-    def render_state(self, facts: ClusterFacts | None, inv: Inventory | None, now: datetime, *,
+    def render_state(self, facts: ClusterFacts | None, inv: Inventory | None, summary: Summary | None,
+                     now: datetime, *,
                      stale: str | None, loading: bool, read_only: bool) -> None:
         line1 = Text()
         if facts is not None:
@@ -43,9 +44,8 @@ class FleetHeader(Static):
             line1.append(f" · k8s {facts.kubernetes or '?'}")
         else:
             line1.append("…", style="bold")
-        if inv is not None:
-            tot = inv.totals()
-            joined = sum(1 for r in inv.rows if r.joined)
+        if inv is not None and summary is not None:
+            tot, joined = summary.total, summary.joined
             line1.append(" · Ready ")
             line1.append(f"{tot.ready}/{joined}", style="bold red" if tot.ready < joined else "bold green")
             if tot.problems:
@@ -56,11 +56,12 @@ class FleetHeader(Static):
             left = until(facts.token_expires, now)
             bad = left in ("EXPIRED", "?") or left.endswith("m")
             line1.append(left, style="bold red" if bad else "")
-        if read_only:
-            line1.append(" · read-only", style="bold yellow")
         line2 = Text()
-        if inv is not None:
-            tot = inv.totals()
+        if read_only:
+            line2.append("read-only ", style="bold reverse yellow")
+            line2.append(" ")
+        if inv is not None and summary is not None:
+            tot = summary.total
             line2.append_text(totals_text("GPU", tot.accel))
             line2.append("  ")
             line2.append_text(totals_text("EFA", tot.efa))
@@ -76,4 +77,6 @@ class FleetHeader(Static):
         if stale:
             line2.append("  STALE: ", style="bold reverse red")
             line2.append(stale, style="red")
-        self.update(Text("\n").join([line1, line2]))
+        line1.no_wrap = line2.no_wrap = True
+        line1.overflow = line2.overflow = "ellipsis"
+        self.update(Text("\n", no_wrap=True).join([line1, line2]))

@@ -1,76 +1,236 @@
-"""The node table: a DataTable that takes whole inventories and changes only what changed.
+"""The node table: a Line-API widget that renders only the rows on screen.
 
-A refresh with the same rows in the same order updates the cells that differ (cursor and scroll stay
-put by construction); a different set or order rebuilds the rows and puts the cursor back on the
-same node and the scroll where it was.
+A DataTable keeps a styled cell object per cell and re-measures on every change; at 4000 rows that
+makes a refresh or a filter cost hundreds of milliseconds. Here a refresh swaps the list of rows
+(cursor kept on the same node, scroll kept where it was) and a frame renders the visible lines only,
+with a cache keyed by the row object, so the cost of a redraw does not grow with the fleet.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import ClassVar
 
-from textual.binding import Binding
-from textual.widgets import DataTable
-from textual.widgets.data_table import RowDoesNotExist
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from hyperpod_k8s.ops.inventory import NodeRow
 from hyperpod_k8s.tui.format import COLUMNS, row_cells
 
+_TOTAL_WIDTH = sum(c.width + 2 for c in COLUMNS)
 
-class NodeTable(DataTable[Any]):
-    BINDINGS = [  # noqa: RUF012 - Textual's own convention
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
+
+class NodeTable(ScrollView, can_focus=True):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor_up", "Up", show=False),
+        Binding("down,j", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
+        Binding("enter", "select", "Details", show=False),
     ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "node-table--header", "node-table--cursor", "node-table--problem", "node-table--warn",
+        "node-table--ok", "node-table--dim", "node-table--bold",
+    }
+    DEFAULT_CSS = """
+    NodeTable { background: $surface; }
+    NodeTable > .node-table--header { text-style: bold; color: $text; background: $panel; }
+    NodeTable > .node-table--cursor { background: $block-cursor-blurred-background; }
+    NodeTable:focus > .node-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground;
+                                             text-style: bold; }
+    NodeTable > .node-table--problem { color: $text-error; text-style: bold; }
+    NodeTable > .node-table--warn { color: $text-warning; }
+    NodeTable > .node-table--ok { color: $text-success; }
+    NodeTable > .node-table--dim { color: $text-muted; }
+    NodeTable > .node-table--bold { text-style: bold; }
+    """
 
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kw)
+    class Highlighted(Message):
+        def __init__(self, table: NodeTable, row: NodeRow | None) -> None:
+            super().__init__()
+            self.table = table
+            self.row = row
+
+        @property
+        def control(self) -> NodeTable:
+            return self.table
+
+    class Selected(Highlighted):
+        pass
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.rows: list[NodeRow] = []
         self.by_key: dict[str, NodeRow] = {}
-        self._order: list[str] = []
-        self._cells: dict[str, tuple[Any, ...]] = {}
-        self.rebuilds = 0  # for tests and the benchmark: how often the rows were rebuilt
-        for c in COLUMNS:
-            self.add_column(c.label, key=c.key, width=c.width)
+        self._index: dict[str, int] = {}
+        self.cursor_row = 0
+        self.marked: set[str] = set()
+        self.pods_loaded = True
+        self.now: datetime | None = None
+        self._lines: dict[int, tuple[NodeRow, bool, Strip]] = {}  # id(row) -> (row, marked, line)
+        self._styles: dict[str, Style] = {}
+        self._base: Style | None = None
+        self.rebuilds = 0  # how often the order of rows changed (tests, benchmark)
+        self.virtual_size = Size(_TOTAL_WIDTH, 1)
+
+    # -- data -----------------------------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
 
     @property
     def current(self) -> NodeRow | None:
-        if not self._order or self.cursor_row < 0 or self.cursor_row >= len(self._order):
-            return None
-        return self.by_key.get(self._order[self.cursor_row])
+        return self.rows[self.cursor_row] if 0 <= self.cursor_row < len(self.rows) else None
 
     def show(self, rows: list[NodeRow], now: datetime, *, marked: set[str], pods_loaded: bool) -> None:
-        cells = {r.name: row_cells(r, now, marked=r.name in marked, pods_loaded=pods_loaded) for r in rows}
-        order = list(cells)
+        before = self.current
+        if [r.name for r in rows] != [r.name for r in self.rows]:
+            self.rebuilds += 1
+        if pods_loaded != self.pods_loaded or now != self.now or marked != self.marked:
+            self._lines.clear()
+        self.rows, self.now, self.pods_loaded, self.marked = rows, now, pods_loaded, set(marked)
         self.by_key = {r.name: r for r in rows}
-        if order == self._order:
-            col_keys = [c.key for c in COLUMNS]
-            for key, new in cells.items():
-                old = self._cells.get(key)
-                if old == new:
-                    continue
-                for i, (a, b) in enumerate(zip(old or (), new, strict=False)):
-                    if a != b:
-                        self.update_cell(key, col_keys[i], b)
-            self._cells = cells
-            return
-        current = self._order[self.cursor_row] if 0 <= self.cursor_row < len(self._order) else None
-        scroll = self.scroll_offset
-        self.clear()
-        self.rebuilds += 1
-        for key, row in cells.items():
-            self.add_row(*row, key=key)
-        self._order, self._cells = order, cells
-        if current is not None:
-            try:
-                self.move_cursor(row=self.get_row_index(current), animate=False, scroll=False)
-            except RowDoesNotExist:
-                self.move_cursor(row=min(self.cursor_row, max(len(order) - 1, 0)), animate=False, scroll=False)
-        self.call_after_refresh(self._restore_scroll, scroll.x, scroll.y)
+        self._index = {r.name: i for i, r in enumerate(rows)}
+        live = {id(r) for r in rows}
+        self._lines = {k: v for k, v in self._lines.items() if k in live}
+        if before is not None and before.name in self._index:
+            self.cursor_row = self._index[before.name]
+        else:
+            self.cursor_row = min(self.cursor_row, max(len(rows) - 1, 0))
+        self.virtual_size = Size(_TOTAL_WIDTH, len(rows) + 1)
+        self._keep_cursor_visible()
+        self.refresh()
+        after = self.current
+        if (before is None) != (after is None) or (before is not None and after is not None
+                                                    and before.name != after.name):
+            self.post_message(self.Highlighted(self, after))
 
-    def _restore_scroll(self, x: float, y: float) -> None:
-        """Back where the operator was; only if the cursor's node moved out of sight, follow it."""
-        self.scroll_to(x, y, animate=False, immediate=True)
-        top, height = int(self.scroll_y), self.scrollable_content_region.height - self.header_height
-        if not top <= self.cursor_row < top + max(height, 1):
-            self._scroll_cursor_into_view(animate=False)
+    def get_row_index(self, name: str) -> int:
+        return self._index[name]
+
+    def move_cursor(self, *, row: int, **_: object) -> None:
+        self._set_cursor(row)
+
+    # -- cursor ---------------------------------------------------------------------------
+
+    def _set_cursor(self, row: int) -> None:
+        if not self.rows:
+            return
+        row = max(0, min(row, len(self.rows) - 1))
+        if row == self.cursor_row:
+            return
+        old, top = self.cursor_row, self.scroll_offset.y
+        self.cursor_row = row
+        self._keep_cursor_visible()
+        if self.scroll_offset.y == top:  # only two lines changed: redraw those two
+            self.refresh_line(old + 1)
+            self.refresh_line(row + 1)
+        else:
+            self.refresh()
+        self.post_message(self.Highlighted(self, self.current))
+
+    def _page(self) -> int:
+        return max(self.scrollable_content_region.height - 2, 1)
+
+    def _keep_cursor_visible(self) -> None:
+        height = max(self.scrollable_content_region.height - 1, 1)  # minus the header line
+        top = int(self.scroll_y)
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+        elif self.cursor_row >= top + height:
+            self.scroll_to(y=self.cursor_row - height + 1, animate=False, immediate=True)
+
+    def action_cursor_up(self) -> None:
+        self._set_cursor(self.cursor_row - 1)
+
+    def action_cursor_down(self) -> None:
+        self._set_cursor(self.cursor_row + 1)
+
+    def action_page_up(self) -> None:
+        self._set_cursor(self.cursor_row - self._page())
+
+    def action_page_down(self) -> None:
+        self._set_cursor(self.cursor_row + self._page())
+
+    def action_first(self) -> None:
+        self._set_cursor(0)
+
+    def action_last(self) -> None:
+        self._set_cursor(len(self.rows) - 1)
+
+    def action_select(self) -> None:
+        self.post_message(self.Selected(self, self.current))
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y >= 1:
+            self._set_cursor(int(self.scroll_y) + event.y - 1)
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self.refresh()
+
+    # -- rendering ------------------------------------------------------------------------
+
+    def _style(self, name: str) -> Style:
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = (self.get_component_rich_style(f"node-table--{name}") if name
+                                          else Style.null())
+        return style
+
+    def _header(self) -> Strip:
+        style = self._style("header")
+        return Strip([Segment(f" {c.label:<{c.width}.{c.width}} ", style) for c in COLUMNS])
+
+    def _line(self, row: NodeRow) -> Strip:
+        marked = row.name in self.marked
+        hit = self._lines.get(id(row))
+        if hit is not None and hit[0] is row and hit[1] == marked:
+            return hit[2]
+        assert self.now is not None
+        segments: list[Segment] = []
+        for col, pieces in zip(COLUMNS, row_cells(row, self.now, marked=marked, pods_loaded=self.pods_loaded),
+                               strict=True):
+            segments.append(Segment(" "))
+            used = 0
+            for text, style in pieces:
+                text = text[: col.width - used]
+                if text:
+                    segments.append(Segment(text, self._style(style)))
+                    used += len(text)
+            segments.append(Segment(" " * (col.width - used + 1)))
+        strip = Strip(segments, _TOTAL_WIDTH)
+        self._lines[id(row)] = (row, marked, strip)
+        return strip
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        x = int(self.scroll_x)
+        base = self._base
+        if base is None:
+            base = self._base = self.rich_style
+        if y == 0:
+            return self._header().crop_extend(x, x + width, self._style("header")).apply_style(base)
+        i = int(self.scroll_y) + y - 1
+        if i >= len(self.rows):
+            return Strip.blank(width, base)
+        strip = self._line(self.rows[i])
+        if i == self.cursor_row:
+            strip = strip.apply_style(self._style("cursor"))
+            return strip.crop_extend(x, x + width, self._style("cursor")).apply_style(base)
+        return strip.crop_extend(x, x + width, None).apply_style(base)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._lines.clear()
+        self._styles.clear()
+        self._base = None
