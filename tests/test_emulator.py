@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import threading
 import time
 import uuid
@@ -266,5 +267,7 @@ def test_request_latency_does_not_grow(v1: client.CoreV1Api, ns: str) -> None:
         t = time.perf_counter()
         v1.read_namespaced_pod("x", ns, _preload_content=False).read()
         durations.append(time.perf_counter() - t)
-    first, last = sum(durations[:100]), sum(durations[-100:])
-    assert last < 3 * first, f"first 100: {first * 10:.1f} ms each, last 100: {last * 10:.1f} ms each"
+    # Medians, so that a moment of load on the machine does not decide; kmock's own request log
+    # made the 1000th request ~50x slower than the first.
+    first, last = statistics.median(durations[:100]), statistics.median(durations[-100:])
+    assert last < 3 * first, f"first 100: {first * 1000:.1f} ms, last 100: {last * 1000:.1f} ms (medians)"
