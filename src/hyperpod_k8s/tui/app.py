@@ -73,11 +73,7 @@ def _method(action: str) -> str:
 
 
 class FilterInput(Input):
-    BINDINGS = [Binding("escape", "clear", "Clear filter", show=False)]  # noqa: RUF012
-
-    def action_clear(self) -> None:
-        self.value = ""
-        self.app.query_one(NodeTable).focus()
+    """The ``/`` filter; Enter and Escape are the app's priority keys (see DashboardApp.BINDINGS)."""
 
 
 class DashboardApp(App[None]):
@@ -86,7 +82,11 @@ class DashboardApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [  # noqa: RUF012
         Binding("question_mark", "help", "help"),
-        Binding("slash", "filter", "filter"),
+        # Keys that move the focus are priority bindings, handled by the app as they arrive: keys typed
+        # right behind them then reach the new focus, not the widget that had it (type-ahead is safe).
+        Binding("slash", "filter", "filter", priority=True),
+        Binding("enter", "filter_done", "done", show=False, priority=True),
+        Binding("escape", "filter_clear", "clear filter", show=False, priority=True),
         Binding("p", "problems", "problems"),
         Binding("s", "sort", "sort"),
         Binding("S", "sort_reverse", "reverse", show=False),
@@ -124,6 +124,7 @@ class DashboardApp(App[None]):
         self.mounted_at: float | None = None
         self.last_load_seconds: float | None = None
         self._cancel: threading.Event | None = None
+        self._planning = False
         self._last_notice: str | None = None
         self._detail_timer: Timer | None = None
         self._detail_row: str | None = None  # the node whose details are shown or on their way
@@ -170,7 +171,18 @@ class DashboardApp(App[None]):
     # -- bindings -------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action.startswith("wf_") or action == "mark":
+        on_main = len(self.screen_stack) == 1
+        in_filter = isinstance(self.focused, FilterInput)
+        if action == "filter":
+            return on_main and not in_filter and not self._planning
+        if action in ("filter_done", "filter_clear"):
+            return on_main and in_filter
+        if self._planning and action in ("problems", "sort", "sort_reverse", "mark"):
+            return False  # the keys typed while the plan is made were meant for its modal
+        if action.startswith("wf_"):
+            # While a plan is being made its modal is not up yet: keys meant for it must not start another.
+            return not self.read_only and not self._planning
+        if action == "mark":
             return not self.read_only
         if action == "cancel_workflow":
             return self._cancel is not None
@@ -181,8 +193,22 @@ class DashboardApp(App[None]):
 
     def action_filter(self) -> None:
         f = self.query_one(FilterInput)
-        f.add_class("-active")
-        f.focus()
+        # display and focus now, not after a refresh: the keys queued behind "/" are filter text.
+        f.display = True
+        self.screen.set_focus(f)
+
+    def action_filter_done(self) -> None:
+        f = self.query_one(FilterInput)
+        self._set_filter(f.value)
+        self.screen.set_focus(self.query_one(NodeTable))
+        f.display = bool(self.filter_text)
+
+    def action_filter_clear(self) -> None:
+        f = self.query_one(FilterInput)
+        f.value = ""
+        self.screen.set_focus(self.query_one(NodeTable))
+        f.display = False
+        self._set_filter("")
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -190,20 +216,16 @@ class DashboardApp(App[None]):
             self._filter_timer.stop()
         self._filter_timer = self.set_timer(0.15, lambda: self._set_filter(event.value))
 
-    @on(Input.Submitted, "#filter")
-    def _filter_submitted(self, event: Input.Submitted) -> None:
-        self._set_filter(event.value)
-        self.query_one(NodeTable).focus()
-
     def _set_filter(self, text: str) -> None:
         self.filter_text = text.strip()
-        self.query_one(FilterInput).set_class(bool(self.filter_text), "-active")
+        f = self.query_one(FilterInput)
+        f.display = bool(self.filter_text) or f.has_focus
         self._show_rows()
 
     def on_descendant_blur(self) -> None:
         f = self.query_one(FilterInput)
         if not f.has_focus and not f.value:
-            f.remove_class("-active")
+            f.display = False
 
     def action_problems(self) -> None:
         self.problems_only = not self.problems_only
@@ -389,6 +411,7 @@ class DashboardApp(App[None]):
                 Text(f"could not read the node: {text}", style="bold red"))
             self._detail_row = None
         elif where in ("plan", "workflow"):
+            self._planning = False
             if where == "workflow":
                 self._cancel = None
                 self.refresh_bindings()
@@ -456,6 +479,8 @@ class DashboardApp(App[None]):
         if action not in FLEET_ACTIONS and not nodes:
             self.notify("select a node first", severity="warning")
             return
+        self._planning = True
+        self.log_line(Text(f"{action}: planning ({', '.join(nodes) or 'whole fleet'})…", style="dim"))
         self.make_plan(action, nodes)
 
     def action_wf_cordon(self) -> None:
@@ -483,6 +508,7 @@ class DashboardApp(App[None]):
         self.start_action("orphans")
 
     def on_plan_ready(self, m: PlanReady) -> None:
+        self._planning = False
         plan = m.plan
 
         def decided(yes: bool | None) -> None:
