@@ -108,7 +108,10 @@ class App:
         if self._cluster is None:
             from hyperpod_k8s.clients.cluster import Cluster
 
-            self._cluster = Cluster.from_kubeconfig(self.target.kubeconfig, self.target.context, retry=self.retry)
+            # gzip pays on slow links only (see Cluster); HPK8S_GZIP=1 turns it on.
+            gzip = os.environ.get("HPK8S_GZIP", "").lower() in ("1", "true", "yes")
+            self._cluster = Cluster.from_kubeconfig(self.target.kubeconfig, self.target.context, retry=self.retry,
+                                                    gzip=gzip)
             _stack.callback(self._cluster.api_client.close)
         return self._cluster
 

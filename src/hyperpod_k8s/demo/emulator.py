@@ -252,13 +252,19 @@ class HyperPodKubernetesEmulator(kmock.KubernetesEmulator):
                 new = merged
             # A replace: drop every key the new state lacks, at any depth (a merge patch of the new
             # state alone would keep labels and annotations it removed), then set the new state.
-            absent = _absent_keys(current, new)
-            if absent:
-                self._objects[key].patch(absent)
-            self._objects[key].patch(new)
-            raw = self._objects[key].raw
+            raw = self.overwrite(key, new)
             await self._buses[request.resource].put({"type": "MODIFIED", "object": raw})
         return aiohttp.web.json_response(raw)
+
+    def overwrite(self, key: Any, new: Mapping[str, Any]) -> dict[str, Any]:
+        """Make ``new`` the stored state (what it lacks goes, at any depth); call with the lock held."""
+        # kmock only merges: drop the keys ``new`` lacks first, then merge the new state in.
+        absent = _absent_keys(self._objects[key].raw, new)
+        if absent:
+            self._objects[key].patch(absent)
+        self._objects[key].patch(new)
+        raw: dict[str, Any] = self._objects[key].raw
+        return raw
 
     def _live(self, resource: Any, namespace: str | None = None) -> list[dict[str, Any]]:
         out = []

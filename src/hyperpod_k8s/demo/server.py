@@ -210,9 +210,7 @@ class DemoCluster:
                 em.stamp(obj, ns)
                 existed = key in em.objects and not em.objects[key].deleted
                 if existed:
-                    current = em.objects[key].raw
-                    em.objects[key].patch({k: None for k in current if k not in obj})
-                    em.objects[key].patch(obj)
+                    em.overwrite(key, obj)
                 else:
                     em.objects[key] = obj
                 await em._buses[res].put({"type": "MODIFIED" if existed else "ADDED", "object": em.objects[key].raw})
