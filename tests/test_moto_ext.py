@@ -186,3 +186,17 @@ def test_unknown_cluster(sm: Any) -> None:
     with pytest.raises(ClientError) as e:
         sm.list_cluster_nodes(ClusterName="no-such-cluster")
     assert "Could not find cluster 'no-such-cluster'" in e.value.response["Error"]["Message"]
+
+
+def test_deleting_the_next_instance_between_pages_does_not_break_the_listing(demo: DemoCluster, sm: Any) -> None:
+    first = sm.list_cluster_nodes(ClusterName=CLUSTER_NAME, MaxResults=5)
+    seen = [s["InstanceId"] for s in first["ClusterNodeSummaries"]]
+    everything = [s["InstanceId"] for s in sm.list_cluster_nodes(ClusterName=CLUSTER_NAME)["ClusterNodeSummaries"]]
+    doomed = everything[5]  # the first instance of the next page
+    sm.batch_delete_cluster_nodes(ClusterName=CLUSTER_NAME, NodeIds=[doomed])
+    token = first.get("NextToken")
+    while token:
+        page = sm.list_cluster_nodes(ClusterName=CLUSTER_NAME, MaxResults=5, NextToken=token)
+        seen += [s["InstanceId"] for s in page["ClusterNodeSummaries"]]
+        token = page.get("NextToken")
+    assert seen == [i for i in everything if i != doomed]

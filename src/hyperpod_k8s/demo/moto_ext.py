@@ -15,6 +15,7 @@ Everything goes through moto's server over HTTP; only the backend is extended.
 
 from __future__ import annotations
 
+import base64
 import secrets
 import threading
 import time
@@ -146,19 +147,26 @@ def list_cluster_nodes(self: Any, cluster_name: str, max_results: int | None = N
                        next_token: str | None = None, instance_group_name_contains: str | None = None,
                        sort_order: str | None = None, **_: Any) -> tuple[list[Any], str | None]:
     cluster = _cluster(self, cluster_name)
-    nodes = sorted(cluster.nodes.values(), key=lambda n: (n.launch_time, n.instance_id),
-                   reverse=sort_order == "Descending")
+    def key(n: Any) -> str:  # one order for sorting and for the page token
+        return f"{n.launch_time.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%f')}|{n.instance_id}"
+
+    nodes = sorted(cluster.nodes.values(), key=key, reverse=sort_order == "Descending")
     if instance_group_name_contains:
         nodes = [n for n in nodes if instance_group_name_contains in n.instance_group_name]
+    # The token says where the previous page ended (sort key of its last node), not which node comes
+    # next: a node deleted between two pages must not break the listing.
     start = 0
     if next_token:
-        ids = [n.instance_id for n in nodes]
-        if next_token not in ids:
-            raise ValidationError(message="The NextToken is not valid.")
-        start = ids.index(next_token)
+        try:
+            after = base64.urlsafe_b64decode(next_token.encode()).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise ValidationError(message="The NextToken is not valid.") from None
+        descending = sort_order == "Descending"
+        start = next((i for i, n in enumerate(nodes) if (key(n) < after if descending else key(n) > after)),
+                     len(nodes))
     size = int(max_results or 100)
     page = nodes[start:start + size]
-    token = nodes[start + size].instance_id if start + size < len(nodes) else None
+    token = base64.urlsafe_b64encode(key(page[-1]).encode()).decode() if page and start + size < len(nodes) else None
     return page, token
 
 
