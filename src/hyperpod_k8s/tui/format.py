@@ -22,9 +22,9 @@ class Column:
 COLUMNS = (
     Column("mark", " ", 2),
     Column("name", "NODE", 19),
-    Column("state", "STATE", 12),
-    Column("gpu", "GPU", 7),
-    Column("efa", "EFA", 8),
+    Column("state", "STATE", 15),
+    Column("gpu", "GPU", 8),
+    Column("efa", "EFA", 9),
     Column("flags", "FLAGS", 28),
     Column("group", "GROUP", 15),
     Column("pods", "PODS", 4),

@@ -38,7 +38,7 @@ def render_plan(plan: Plan) -> RenderableType:
     parts: list[RenderableType] = []
     n = len(plan.targets)
     title = Text(f"{TITLES.get(plan.action, plan.action)}: {n} target{'s' if n != 1 else ''}", style="bold")
-    if plan.destructive:
+    if plan.destructive and plan.targets:
         title.append("  DESTRUCTIVE", style="bold reverse red")
     parts.append(title)
     if plan.targets:
@@ -85,7 +85,7 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Static(Text.assemble(("Type ", ""), (what, "bold"), (" (", ""), (self.word, "bold"),
                                            (") and press Enter to go ahead; Escape cancels.", "")),
                              id="confirm-hint")
-                yield Input(placeholder=self.word, id="confirm-input")
+                yield Input(placeholder="type it here", id="confirm-input")
             elif self.plan.targets:
                 yield Static(Text.assemble(("y", "bold"), " go ahead   ", ("n", "bold"), " / ",
                                            ("Esc", "bold"), " cancel"), id="confirm-hint")

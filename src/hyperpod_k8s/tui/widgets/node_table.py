@@ -23,7 +23,7 @@ from textual.strip import Strip
 from hyperpod_k8s.ops.inventory import NodeRow
 from hyperpod_k8s.tui.format import COLUMNS, row_cells
 
-_TOTAL_WIDTH = sum(c.width + 2 for c in COLUMNS)
+_TOTAL_WIDTH = 1 + sum(c.width + 1 for c in COLUMNS)  # a space before the first column and after each
 
 
 class NodeTable(ScrollView, can_focus=True):
@@ -189,7 +189,7 @@ class NodeTable(ScrollView, can_focus=True):
 
     def _header(self) -> Strip:
         style = self._style("header")
-        return Strip([Segment(f" {c.label:<{c.width}.{c.width}} ", style) for c in COLUMNS])
+        return Strip([Segment(" ", style), *(Segment(f"{c.label:<{c.width}.{c.width}} ", style) for c in COLUMNS)])
 
     def _line(self, row: NodeRow) -> Strip:
         marked = row.name in self.marked
@@ -197,10 +197,9 @@ class NodeTable(ScrollView, can_focus=True):
         if hit is not None and hit[0] is row and hit[1] == marked:
             return hit[2]
         assert self.now is not None
-        segments: list[Segment] = []
+        segments: list[Segment] = [Segment(" ")]
         for col, pieces in zip(COLUMNS, row_cells(row, self.now, marked=marked, pods_loaded=self.pods_loaded),
                                strict=True):
-            segments.append(Segment(" "))
             used = 0
             for text, style in pieces:
                 text = text[: col.width - used]
