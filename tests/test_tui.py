@@ -329,3 +329,17 @@ async def test_refresh_follows_pods_with_a_watch(demo: DemoCluster) -> None:
         row = app.inventory.find(idle)  # type: ignore[union-attr]
         assert row is not None and row.accel.requested == 8 and row.efa.requested == 32
         assert live.stats.pod_lists == 1  # the pods were listed once; the watch did the rest
+
+
+def test_the_command_checks_its_options_before_starting(cli) -> None:  # type: ignore[no-untyped-def]
+    r = cli("ops", "dashboard", "--refresh", "-1")
+    assert r.code == 2 and "--refresh" in r.err
+
+
+def test_help_does_not_import_textual() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys; from hyperpod_k8s.cli.app import app; print('textual' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

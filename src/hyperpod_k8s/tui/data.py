@@ -6,6 +6,7 @@ Everything here blocks on the network: the app only calls it from thread workers
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,6 +63,7 @@ class DashboardData:
         self._ops: Any = None
         self._lock = threading.Lock()
         self._prepared = False
+        self.prepare_s = 0.0  # building the clients (imports, kubeconfig, AWS session): for the benchmark
         self.live: LiveInventory | None = None
 
     def _prepare(self) -> None:
@@ -73,6 +75,7 @@ class DashboardData:
         with self._lock:
             if self._prepared:
                 return
+            t0 = time.perf_counter()
             self.ctx.cluster()
             for part in (self.ctx.resource_config, self.ctx.identity, self.ctx.fleet):
                 try:
@@ -80,6 +83,7 @@ class DashboardData:
                 except HpkError:
                     pass  # reported by whichever read needs it
             self._prepared = True
+            self.prepare_s = time.perf_counter() - t0
 
     # -- reads ----------------------------------------------------------------------------
 
