@@ -125,6 +125,7 @@ class DashboardApp(App[None]):
         self.last_load_seconds: float | None = None
         self._cancel: threading.Event | None = None
         self._planning = False
+        self._again = False
         self._last_notice: str | None = None
         self._detail_timer: Timer | None = None
         self._detail_row: str | None = None  # the node whose details are shown or on their way
@@ -347,7 +348,9 @@ class DashboardApp(App[None]):
 
     def refresh_inventory(self) -> None:
         if self.loading:
-            return  # one load at a time; the next tick picks up what this one missed
+            self._again = True  # one load at a time; another right after it, for what it may miss
+            return
+        self._again = False
         self.loading = True
         self._load_inventory(first=self.inventory is None)
 
@@ -402,6 +405,7 @@ class DashboardApp(App[None]):
         text = error.one_line()
         if where == "inventory":
             self.loading = False
+            self._again = False
             self.stale = text
             self._paint_header()
         elif where == "facts":
@@ -440,6 +444,8 @@ class DashboardApp(App[None]):
                 self._last_notice = None
                 self.notify("the API answers again; data is current", title="recovered", timeout=4)
         self.inventory, self.summary = m.inventory, m.summary
+        if not m.partial:
+            self._detail_row = None  # the selected node's details are read again with the new data
         self._show_rows()
         self.query_one(GroupTable).show(m.summary, m.inventory.pods_loaded)
         self._paint_header()
@@ -452,6 +458,8 @@ class DashboardApp(App[None]):
                             timeout=8)
         if first:
             self.query_one(NodeTable).focus()
+        if not m.partial and self._again:
+            self.refresh_inventory()
         done = time.perf_counter()
         self.redraw_ms.append((done - t0) * 1000)
         if self.first_rows_at is None:
@@ -535,7 +543,7 @@ class DashboardApp(App[None]):
             line.append(f" {e.node}")
         line.append(f": {e.message}")
         self.log_line(line)
-        if e.kind in (Kind.FINISHED, Kind.FAILED):
+        if e.kind in (Kind.FINISHED, Kind.FAILED, Kind.PROGRESS):
             self._refresh_after(1.0)  # the table follows the nodes while the workflow goes on
 
     def on_workflow_done(self, m: WorkflowDone) -> None:
@@ -557,9 +565,15 @@ class DashboardApp(App[None]):
             self.load_facts()
 
     def _refresh_after(self, seconds: float) -> None:
+        """A refresh soon; one already due stays due (a stream of events must not postpone it forever)."""
         if self._refresh_soon is not None:
-            self._refresh_soon.stop()
-        self._refresh_soon = self.set_timer(seconds, self.refresh_inventory)
+            return
+
+        def due() -> None:
+            self._refresh_soon = None
+            self.refresh_inventory()
+
+        self._refresh_soon = self.set_timer(seconds, due)
 
     def log_line(self, text: Text) -> None:
         self.query_one(RichLog).write(text)

@@ -11,8 +11,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 NAVIGATION = (
-    ("↑ ↓ j k PgUp PgDn", "move in the node table"),
+    ("↑ ↓ j k PgUp PgDn Home End", "move in the node table"),
     ("Enter", "show or hide the selected node's details (always shown on wide screens)"),
+    ("Tab", "move between the table, the details and the log (arrows then scroll them)"),
     ("space", "mark / unmark a node; actions apply to the marked nodes, else to the selected one"),
     ("/", "filter by text (name, instance id, group, type, IP, flags); Esc clears"),
     ("p", "problems only, on / off"),

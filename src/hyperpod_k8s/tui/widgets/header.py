@@ -50,7 +50,7 @@ class FleetHeader(Static):
             line1.append(f"{tot.ready}/{joined}", style="bold red" if tot.ready < joined else "bold green")
             if tot.problems:
                 line1.append(" · ")
-                line1.append(f"{tot.problems} problems", style="bold red")
+                line1.append(f"{tot.problems} problem{'s' if tot.problems != 1 else ''}", style="bold red")
         if facts is not None:
             line1.append(" · token ")
             left = until(facts.token_expires, now)
