@@ -406,7 +406,8 @@ class DashboardApp(App[None]):
         if where == "inventory":
             self.loading = False
             self._again = False
-            self.stale = text
+            if self.stale is None:
+                self.stale = self.clock().astimezone().strftime("%H:%M:%S")
             self._paint_header()
         elif where == "facts":
             pass
@@ -424,6 +425,8 @@ class DashboardApp(App[None]):
         if notice != self._last_notice:  # a dead API fails every refresh: say it once
             self._last_notice = notice
             self.notify(text, title=f"{where} failed", severity="error", timeout=8)
+            if where not in ("plan", "workflow"):  # those are logged above
+                self.log_line(Text(f"{where} failed: {text}", style="red"))
 
     # -- what the workers found -----------------------------------------------------------
 

@@ -57,6 +57,9 @@ class FleetHeader(Static):
             bad = left in ("EXPIRED", "?") or left.endswith("m")
             line1.append(left, style="bold red" if bad else "")
         line2 = Text()
+        if stale:  # first, so that it shows at 80 columns too; the error itself is in the notice and the log
+            line2.append(f"STALE since {stale}", style="bold reverse red")
+            line2.append(" ")
         if read_only:
             line2.append("read-only ", style="bold reverse yellow")
             line2.append(" ")
@@ -74,9 +77,6 @@ class FleetHeader(Static):
                 line2.append("  HyperPod list incomplete", style="bold yellow")
         elif loading:
             line2.append("loading nodes…", style="yellow")
-        if stale:
-            line2.append("  STALE: ", style="bold reverse red")
-            line2.append(stale, style="red")
         line1.no_wrap = line2.no_wrap = True
         line1.overflow = line2.overflow = "ellipsis"
         self.update(Text("\n", no_wrap=True).join([line1, line2]))
