@@ -345,3 +345,13 @@ def test_help_does_not_import_textual() -> None:
     code = "import sys; from hyperpod_k8s.cli.app import app; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+async def test_columns_scroll_without_a_mouse() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.press("right")
+        assert table(app).scroll_x > 0
+        await pilot.press("left")
+        assert table(app).scroll_x == 0

@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 NAVIGATION = (
     ("↑ ↓ j k PgUp PgDn Home End", "move in the node table"),
+    ("← → h l", "scroll the table's columns (group, pods, age, HyperPod status, type, instance id)"),
     ("Enter", "show or hide the selected node's details (always shown on wide screens)"),
     ("Tab", "move between the table, the details and the log (arrows then scroll them)"),
     ("space", "mark / unmark a node; actions apply to the marked nodes, else to the selected one"),

@@ -35,6 +35,9 @@ class NodeTable(ScrollView, can_focus=True):
         Binding("home", "first", "First", show=False),
         Binding("end", "last", "Last", show=False),
         Binding("enter", "select", "Details", show=False),
+        # Without a mouse, the columns right of FLAGS at 80 columns are reached with the arrows.
+        Binding("left,h", "columns_left", "Left", show=False),
+        Binding("right,l", "columns_right", "Right", show=False),
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "node-table--header", "node-table--cursor", "node-table--problem", "node-table--warn",
@@ -166,6 +169,12 @@ class NodeTable(ScrollView, can_focus=True):
 
     def action_last(self) -> None:
         self._set_cursor(len(self.rows) - 1)
+
+    def action_columns_left(self) -> None:
+        self.scroll_to(x=max(self.scroll_x - 20, 0), animate=False)
+
+    def action_columns_right(self) -> None:
+        self.scroll_to(x=self.scroll_x + 20, animate=False)
 
     def action_select(self) -> None:
         self.post_message(self.Selected(self, self.current))
