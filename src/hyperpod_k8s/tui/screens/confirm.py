@@ -81,10 +81,9 @@ class ConfirmScreen(ModalScreen[bool]):
             if self.plan.warnings:
                 yield Static(render_warnings(self.plan), id="confirm-warnings")
             if self.word is not None:
-                what = "the node name" if len(self.plan.targets) == 1 else "the number of targets"
-                yield Static(Text.assemble(("Type ", ""), (what, "bold"), (" (", ""), (self.word, "bold"),
-                                           (") and press Enter to go ahead; Escape cancels.", "")),
-                             id="confirm-hint")
+                what = "node name" if len(self.plan.targets) == 1 else "number of targets"
+                yield Static(Text.assemble(("Type the ", ""), (what, ""), (" ", ""), (self.word, "bold"),
+                                           (", Enter goes ahead, Esc cancels.", "")), id="confirm-hint")
                 yield Input(placeholder="type it here", id="confirm-input")
             elif self.plan.targets:
                 yield Static(Text.assemble(("y", "bold"), " go ahead   ", ("n", "bold"), " / ",

@@ -23,7 +23,8 @@ from textual.strip import Strip
 from hyperpod_k8s.ops.inventory import NodeRow
 from hyperpod_k8s.tui.format import COLUMNS, row_cells
 
-_TOTAL_WIDTH = 1 + sum(c.width + 1 for c in COLUMNS)  # a space before the first column and after each
+_TOTAL_WIDTH = 3 + sum(c.width + 1 for c in COLUMNS)  # a space before the first column, after each, 2 spare
+_FROZEN = 1 + sum(c.width + 1 for c in COLUMNS[:2])  # the marker and NODE columns
 
 
 class NodeTable(ScrollView, can_focus=True):
@@ -198,7 +199,8 @@ class NodeTable(ScrollView, can_focus=True):
 
     def _header(self) -> Strip:
         style = self._style("header")
-        return Strip([Segment(" ", style), *(Segment(f"{c.label:<{c.width}.{c.width}} ", style) for c in COLUMNS)])
+        return Strip([Segment(" ", style), *(Segment(f"{c.label:<{c.width}.{c.width}} ", style) for c in COLUMNS),
+                      Segment("  ", style)])
 
     def _line(self, row: NodeRow) -> Strip:
         marked = row.name in self.marked
@@ -216,9 +218,16 @@ class NodeTable(ScrollView, can_focus=True):
                     segments.append(Segment(text, self._style(style)))
                     used += len(text)
             segments.append(Segment(" " * (col.width - used + 1)))
+        segments.append(Segment("  "))
         strip = Strip(segments, _TOTAL_WIDTH)
         self._lines[id(row)] = (row, marked, strip)
         return strip
+
+    def _view(self, strip: Strip, x: int, width: int, fill: Style | None) -> Strip:
+        """The marker and NODE columns stay put; the columns right of them scroll by ``x``."""
+        if x <= 0 or width <= _FROZEN:
+            return strip.crop_extend(x, x + width, fill)
+        return Strip.join([strip.crop(0, _FROZEN), strip.crop_extend(_FROZEN + x, x + width, fill)])
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
@@ -227,15 +236,15 @@ class NodeTable(ScrollView, can_focus=True):
         if base is None:
             base = self._base = self.rich_style
         if y == 0:
-            return self._header().crop_extend(x, x + width, self._style("header")).apply_style(base)
+            return self._view(self._header(), x, width, self._style("header")).apply_style(base)
         i = int(self.scroll_y) + y - 1
         if i >= len(self.rows):
             return Strip.blank(width, base)
         strip = self._line(self.rows[i])
         if i == self.cursor_row:
-            strip = strip.apply_style(self._style("cursor"))
-            return strip.crop_extend(x, x + width, self._style("cursor")).apply_style(base)
-        return strip.crop_extend(x, x + width, None).apply_style(base)
+            cursor = self._style("cursor")
+            return self._view(strip.apply_style(cursor), x, width, cursor).apply_style(base)
+        return self._view(strip, x, width, None).apply_style(base)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
