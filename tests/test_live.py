@@ -1,56 +1,74 @@
-"""The watch-fed inventory: one list, then changes followed over watches (Kubernetes emulator over HTTP)."""
+"""Watches (clients/watch.py) and the pod ledger (ops/live.py) against the Kubernetes emulator over HTTP."""
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
+
+import pytest
 
 from hyperpod_k8s.clients.cluster import Cluster
-from hyperpod_k8s.clients.fleet import Fleet
+from hyperpod_k8s.clients.watch import NODE_EVENTS, POD_EVENTS, Watch
 from hyperpod_k8s.demo.objects import make_node, make_pod
 from hyperpod_k8s.demo.server import DemoCluster
 from hyperpod_k8s.ops import inventory
-from hyperpod_k8s.ops.live import LiveInventory, wait_for
+from hyperpod_k8s.ops.live import PodLedger
 
 
-def _live(demo: DemoCluster) -> LiveInventory:
-    ep = demo.endpoints
-    assert ep is not None
-    return LiveInventory(inventory.Sources(Cluster.from_kubeconfig(ep.kubeconfig), Fleet(ep.cluster, region=ep.region)))
+@pytest.fixture
+def cluster(demo: DemoCluster) -> Cluster:
+    assert demo.endpoints is not None
+    return Cluster.from_kubeconfig(demo.endpoints.kubeconfig)
 
 
-def test_first_load_matches_a_full_build(demo: DemoCluster) -> None:
-    live = _live(demo)
-    early = []
-    snap = live.load(on_nodes=early.append)
-    full = inventory.build(live.src)
-    assert [r.as_dict(full.taken_at) | {"age_seconds": 0} for r in snap.rows] == \
-        [r.as_dict(full.taken_at) | {"age_seconds": 0} for r in full.rows]
-    assert early and len(early[0].rows) == len(full.rows)
+def test_ledger_from_a_list_equals_the_inventory_fold(cluster: Cluster) -> None:
+    ledger = PodLedger()
+    ledger.replace(cluster.pod_pages(active_only=False))
+    folded = inventory.fold_pods(cluster.iter_pod_pages())
+    assert ledger.snapshot() == folded
+    assert ledger.resource_version
 
 
-def test_watches_follow_pods_and_nodes(demo: DemoCluster, tmp_path: Path) -> None:
-    live = _live(demo)
-    live.load()
-    stop = threading.Event()
-    changed = threading.Event()
-    live.follow(stop, changed.set, timeout_seconds=5)
-    try:
-        idle = demo.fleet.instances[15].node  # a train-b worker with no training pod
-        row = live.snapshot().find(idle)
-        assert row is not None and row.accel.requested == 0
-        demo.put("v1/pods", make_pod(name="late-job-0", namespace="training", node=idle, gpu=8, efa=32))
-        assert wait_for(lambda: live.snapshot().find(idle).accel.requested == 8, 10)  # type: ignore[union-attr]
-        # the pod finishes: its share goes back
-        pod = demo.get("v1/pods", "training", "late-job-0")
-        assert pod is not None
-        pod["status"]["phase"] = "Succeeded"
-        demo.put("v1/pods", pod)
-        assert wait_for(lambda: live.snapshot().find(idle).accel.requested == 0, 10)  # type: ignore[union-attr]
-        # a node joins
-        demo.put("v1/nodes", make_node(ip="10.1.50.5", instance_id="i-0aaaabbbbccccdddd",
-                                       instance_type="ml.p5.48xlarge", group="train-a"))
-        assert wait_for(lambda: live.snapshot().find("ip-10-1-50-5") is not None, 10)
-        assert changed.is_set()
-    finally:
-        stop.set()
+def test_watch_after_a_list_sees_only_later_changes_and_the_ledger_follows(demo: DemoCluster, cluster: Cluster) -> None:
+    ledger = PodLedger()
+    ledger.replace(cluster.pod_pages(active_only=False))
+    idle = demo.fleet.instances[15].node  # a train-b worker with no training pod
+    assert ledger.snapshot()[idle].gpu == 0
+    w = Watch(cluster, "/api/v1/pods", POD_EVENTS, resource_version=ledger.resource_version, timeout_seconds=10)
+    seen: list[tuple[str, str]] = []
+
+    def follow() -> None:
+        for kind, pod, rv in w:
+            if pod is not None:
+                seen.append((kind, pod.metadata.name))
+                ledger.apply(kind, pod, rv)
+
+    t = threading.Thread(target=follow, daemon=True)
+    t.start()
+    pause = threading.Event()
+    for _ in range(100):  # the stream is open once the server answered (the emulator replays no history)
+        if w._resp is not None:
+            break
+        pause.wait(0.05)
+    demo.put("v1/pods", make_pod(name="late-job-0", namespace="training", node=idle, gpu=8, efa=32))
+    pod = demo.get("v1/pods", "training", "late-job-0")
+    assert pod is not None
+    pod["status"]["phase"] = "Succeeded"  # it finishes: its share goes back
+    demo.put("v1/pods", pod)
+    for _ in range(100):
+        if len(seen) >= 2:
+            break
+        pause.wait(0.05)
+    w.close()
+    t.join(timeout=10)
+    assert not t.is_alive()  # close() ends a blocked read at once
+    assert seen == [("ADDED", "late-job-0"), ("MODIFIED", "late-job-0")]  # no replay of the listed pods
+    assert ledger.snapshot()[idle].gpu == 0 and ledger.snapshot()[idle].pods == 4
+
+
+def test_node_watch_sees_a_join(demo: DemoCluster, cluster: Cluster) -> None:
+    rv = next(iter(cluster.node_pages())).metadata.resourceVersion
+    w = Watch(cluster, "/api/v1/nodes", NODE_EVENTS, resource_version=rv, timeout_seconds=2)
+    demo.put("v1/nodes", make_node(ip="10.1.50.5", instance_id="i-0aaaabbbbccccdddd",
+                                   instance_type="ml.p5.48xlarge", group="train-a"))
+    events = [(kind, node.metadata.name) for kind, node, _ in w if node is not None]  # ends at timeoutSeconds
+    assert events == [("ADDED", "ip-10-1-50-5")]
