@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,6 +54,8 @@ class App:
         self._rc: ResourceConfig | None = None
         self._rc_read = False
         self.demo: DemoCluster | None = None
+        # The dashboard's workers ask for these from several threads at once: build each once.
+        self._lock = threading.RLock()
         if target.demo:
             self._start_demo()
 
@@ -78,15 +81,17 @@ class App:
     # -- what the options point at --------------------------------------------------------------
 
     def resource_config(self) -> ResourceConfig | None:
-        """The instance's resource_config.json; None only when the default path simply is not there."""
-        if not self._rc_read:
-            self._rc_read = True
-            path = self.target.resource_config or os.environ.get(RESOURCE_CONFIG_ENV)
-            if path is None and not Path(DEFAULT_RESOURCE_CONFIG).exists():
-                self._rc = None
-            else:
-                self._rc = load_resource_config(path)
-        return self._rc
+        """The instance's resource_config.json; None only when the default path simply is not there.
+
+        A file that cannot be read raises, every time it is asked for (never a silent None later).
+        """
+        with self._lock:
+            if not self._rc_read:
+                path = self.target.resource_config or os.environ.get(RESOURCE_CONFIG_ENV)
+                if path is not None or Path(DEFAULT_RESOURCE_CONFIG).exists():
+                    self._rc = load_resource_config(path)
+                self._rc_read = True
+            return self._rc
 
     def identity(self) -> ClusterIdentity:
         name = self.target.cluster
@@ -105,6 +110,10 @@ class App:
                                account=ident.account, arn=ident.arn)
 
     def cluster(self) -> Cluster:
+        with self._lock:
+            return self._build_cluster()
+
+    def _build_cluster(self) -> Cluster:
         if self._cluster is None:
             from hyperpod_k8s.clients.cluster import Cluster
 
@@ -116,12 +125,13 @@ class App:
         return self._cluster
 
     def fleet(self) -> Fleet:
-        if self._fleet is None:
-            from hyperpod_k8s.clients.fleet import Fleet
+        with self._lock:
+            if self._fleet is None:
+                from hyperpod_k8s.clients.fleet import Fleet
 
-            ident = self.identity()
-            self._fleet = Fleet(ident.arn or ident.name, region=ident.region, retry=self.retry)
-        return self._fleet
+                ident = self.identity()
+                self._fleet = Fleet(ident.arn or ident.name, region=ident.region, retry=self.retry)
+            return self._fleet
 
     def ops_context(self) -> OpsContext:
         """What the workflows need; the fleet is built on first use, so Kubernetes-only work needs no AWS."""

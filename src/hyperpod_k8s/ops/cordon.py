@@ -31,7 +31,7 @@ def plan(ctx: OpsContext, keys: Sequence[str], *, uncordon: bool = False, reason
     nodes = resolve_nodes(ctx, keys)
     verb = "uncordon" if uncordon else "cordon"
     targets = [PlanTarget(n.metadata.name, instance_id_from_provider_id(n.spec.providerID),
-                          detail="already cordoned" if n.spec.unschedulable and not uncordon else
+                          n.metadata.labels.get(labels.INSTANCE_GROUP), detail="already cordoned" if n.spec.unschedulable and not uncordon else
                           "not cordoned" if uncordon and not n.spec.unschedulable else "") for n in nodes]
     steps = [f"mark {t.node} {'schedulable again' if uncordon else 'unschedulable (running pods stay)'}"
              for t in targets]

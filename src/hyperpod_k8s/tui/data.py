@@ -67,11 +67,7 @@ class DashboardData:
         self.live: LiveInventory | None = None
 
     def _prepare(self) -> None:
-        """Build the application object's lazy parts once, under a lock.
-
-        cli.context.App builds its clients and reads resource_config.json on first use without a lock;
-        two workers starting together (inventory and header) could each see a half-read state.
-        """
+        """Build the application object's lazy parts once, before the workers use them (and time it)."""
         with self._lock:
             if self._prepared:
                 return
