@@ -169,9 +169,10 @@ class Inventory:
             g.efa.add(r.efa)
         return sorted(out.values(), key=lambda g: g.name)
 
-    def totals(self) -> GroupSummary:
+    def totals(self, groups: list[GroupSummary] | None = None) -> GroupSummary:
+        """The whole fleet; pass ``groups()`` when you have it already."""
         t = GroupSummary("total", "")
-        for g in self.groups():
+        for g in self.groups() if groups is None else groups:
             t.instances += g.instances
             t.nodes += g.nodes
             t.ready += g.ready
@@ -375,16 +376,20 @@ def read_instances(src: Sources) -> tuple[list[_Instance] | None, str, bool, Hpk
     return None, "none", False, error
 
 
-def build(src: Sources, *, with_pods: bool = True,
-          on_nodes: Callable[[Inventory], None] | None = None) -> Inventory:
+def build(src: Sources, *, with_pods: bool = True, on_nodes: Callable[[Inventory], None] | None = None,
+          pod_totals: Callable[[], dict[str, PodTotals]] | None = None) -> Inventory:
     """Nodes, instances and pods read concurrently, then joined once.
 
     ``on_nodes`` gets an early inventory without pod totals, so a screen can show rows before the
-    (much larger) pod list has arrived.
+    (much larger) pod list has arrived. ``pod_totals`` replaces the pod list (a watch-fed ledger).
     """
+    if pod_totals is None and with_pods:
+        def pod_totals() -> dict[str, PodTotals]:
+            return fold_pods(src.cluster.iter_pod_pages())
+
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="inventory") as pool:
         fleet_f = pool.submit(read_instances, src)
-        pods_f = pool.submit(lambda: fold_pods(src.cluster.iter_pod_pages())) if with_pods else None
+        pods_f = pool.submit(pod_totals) if pod_totals is not None else None
         try:
             nodes = src.cluster.list_nodes()
             instances, source, complete, fleet_error = fleet_f.result()
@@ -394,7 +399,7 @@ def build(src: Sources, *, with_pods: bool = True,
             raise
         live = source == "ListClusterNodes"
         now = datetime.now(UTC)
-        if on_nodes is not None:
+        if on_nodes is not None and pods_f is not None:
             on_nodes(Inventory(join(nodes, instances, None, live=live, complete=complete), now, source,
                                complete, fleet_error, pods_loaded=False))
         totals = pods_f.result() if pods_f is not None else None

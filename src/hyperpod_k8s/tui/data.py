@@ -177,18 +177,8 @@ class Summary:
 
 
 def summarize(inv: Inventory) -> Summary:
-    from hyperpod_k8s.ops.inventory import GroupSummary
-
     groups = inv.groups()
-    total = GroupSummary("total", "")
-    for g in groups:
-        total.instances += g.instances
-        total.nodes += g.nodes
-        total.ready += g.ready
-        total.problems += g.problems
-        total.accel.add(g.accel)
-        total.efa.add(g.efa)
-    return Summary(groups, total, sum(1 for r in inv.rows if r.joined))
+    return Summary(groups, inv.totals(groups), sum(1 for r in inv.rows if r.joined))
 
 
 def _pod_line(p: kt.Pod) -> PodLine:

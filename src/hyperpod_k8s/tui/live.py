@@ -12,9 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from hyperpod_k8s.clients.watch import POD_EVENTS, Expired, Watch, WatchUnsupported
@@ -24,7 +22,7 @@ from hyperpod_k8s.ops.live import PodLedger
 
 if TYPE_CHECKING:
     from hyperpod_k8s.clients.cluster import Cluster
-    from hyperpod_k8s.ops.inventory import Inventory, Sources
+    from hyperpod_k8s.ops.inventory import Inventory, PodTotals, Sources
 
 WATCH_SECONDS = 300  # the server ends a watch after this; we then resume from the last resourceVersion
 
@@ -58,28 +56,23 @@ class LiveInventory:
         t0 = time.perf_counter()
         src = self.sources()
         relist = (not self._watch_ok) if pods is None else pods
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="dashboard-load") as pool:
-            fleet_f = pool.submit(inv_mod.read_instances, src)
-            pods_f = pool.submit(self._relist, src.cluster) if relist else None
-            try:
-                nodes = src.cluster.list_nodes()
-                instances, source, complete, fleet_error = fleet_f.result()
-            except BaseException:
-                if pods_f is not None:
-                    pods_f.cancel()
-                raise
-            live = source == "ListClusterNodes"
-            self.stats.nodes_s = time.perf_counter() - t0
-            if on_nodes is not None and pods_f is not None:
-                rows = inv_mod.join(nodes, instances, None, live=live, complete=complete)
-                on_nodes(inv_mod.Inventory(rows, datetime.now(UTC), source, complete, fleet_error, pods_loaded=False))
-            if pods_f is not None:
-                pods_f.result()
+
+        def totals() -> dict[str, PodTotals]:
+            if relist:
+                self._relist(src.cluster)
                 self.stats.pods_s = time.perf_counter() - t0
-        rows = inv_mod.join(nodes, instances, self.ledger.snapshot(), live=live, complete=complete)
+            return self.ledger.snapshot()
+
+        def early(inv: Inventory) -> None:
+            self.stats.nodes_s = time.perf_counter() - t0
+            if on_nodes is not None:
+                on_nodes(inv)
+
+        # Rows before pod totals only when the totals take a list: a ledger answers at once.
+        inv = inv_mod.build(src, on_nodes=early if relist else None, pod_totals=totals)
         self.stats.total_s = time.perf_counter() - t0
         self._ensure_watch(src.cluster)
-        return inv_mod.Inventory(rows, datetime.now(UTC), source, complete, fleet_error, pods_loaded=True)
+        return inv
 
     def _relist(self, cluster: Cluster) -> None:
         # All pods, finished ones too: the same view the unfiltered watch continues from.
