@@ -77,6 +77,7 @@ def test_malformed_resource_config(cli, demo: DemoCluster, tmp_path: Path) -> No
     bad.write_text('{"ClusterConfig": {"ClusterArn": "arn:aws:sagemaker:us-west-2:1:cluster/x"')
     r = cli("ops", "nodes", "--resource-config", str(bad), "--cluster", "")
     assert r.code == 2 and "is not valid JSON" in r.err and r.err.count("\n") == 1
+    assert "ip-10-1-38-142" in r.out  # the Kubernetes side is still shown, HyperPod columns unknown
     bad.write_text('{"InstanceGroups": []}')
     r = cli("ops", "nodes", "--resource-config", str(bad), "--cluster", "")
     assert r.code == 2 and "has no 'ClusterConfig'" in r.err

@@ -166,17 +166,24 @@ class App:
         return f"HyperPod cluster {name} · Kubernetes API {self.cluster().server}"
 
     def sources(self) -> Sources:
-        """Inventory sources; a fleet that cannot even be set up becomes the inventory's fleet error."""
+        """Inventory sources. The Kubernetes side must work; a resource_config.json or a fleet that
+        cannot be read or set up becomes the inventory's fleet error: the nodes are still shown, the
+        HyperPod side is marked unknown, and the command exits with that error afterwards."""
         from hyperpod_k8s.ops.inventory import Sources
 
         cluster = self.cluster()
-        rc = self.resource_config()
+        try:
+            rc = self.resource_config()
+        except HpkError as e:
+            rc, rc_error = None, e
+        else:
+            rc_error = None
         try:
             fleet = self.fleet()
         except HpkError as e:
             self._fleet_error = e
-            return Sources(cluster, None, rc, setup_error=e)
-        return Sources(cluster, fleet, rc)
+            return Sources(cluster, None, rc, setup_error=rc_error or e)
+        return Sources(cluster, fleet, rc, setup_error=rc_error)
 
 
 def close() -> None:

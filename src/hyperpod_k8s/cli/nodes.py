@@ -124,6 +124,8 @@ def render_table(inv: Inventory, rows: list[NodeRow], title: str = "", wide: boo
                    Text(str(s.problems), style="bold red" if s.problems else "green")]
         g.add_row(*cells2)
     con.print(g)
+    if inv.fleet_error is not None:
+        return  # the error line that follows says what is missing, once
     if inv.instances_source != "ListClusterNodes":
         warn(f"HyperPod instances from {inv.instances_source}: status unknown, orphan and not-joined not judged")
     elif not inv.instances_complete:

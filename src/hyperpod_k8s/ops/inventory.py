@@ -370,7 +370,7 @@ def read_instances(src: Sources) -> tuple[list[_Instance] | None, str, bool, Hpk
         except HpkError as e:
             error = e
     if listing is not None:
-        return _from_listing(listing.instances), "ListClusterNodes", listing.complete, listing.error
+        return _from_listing(listing.instances), "ListClusterNodes", listing.complete, listing.error or error
     if src.resource_config is not None:
         return _from_resource_config(src.resource_config), "resource_config.json (offline)", False, error
     return None, "none", False, error
