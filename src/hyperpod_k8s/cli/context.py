@@ -172,12 +172,11 @@ class App:
         from hyperpod_k8s.ops.inventory import Sources
 
         cluster = self.cluster()
+        rc_error: HpkError | None = None
         try:
             rc = self.resource_config()
         except HpkError as e:
             rc, rc_error = None, e
-        else:
-            rc_error = None
         try:
             fleet = self.fleet()
         except HpkError as e:
