@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from hyperpod_k8s.clients.cluster import Cluster
+from hyperpod_k8s.clients.cluster import ACTIVE_PODS, Cluster
 from hyperpod_k8s.clients.watch import NODE_EVENTS, POD_EVENTS, Watch
 from hyperpod_k8s.demo.objects import make_node, make_pod
 from hyperpod_k8s.demo.server import DemoCluster
@@ -22,18 +22,21 @@ def cluster(demo: DemoCluster) -> Cluster:
 
 def test_ledger_from_a_list_equals_the_inventory_fold(cluster: Cluster) -> None:
     ledger = PodLedger()
-    ledger.replace(cluster.pod_pages(active_only=False))
+    ledger.replace(cluster.pod_pages())
     folded = inventory.fold_pods(cluster.iter_pod_pages())
     assert ledger.snapshot() == folded
     assert ledger.resource_version
 
 
-def test_watch_after_a_list_sees_only_later_changes_and_the_ledger_follows(demo: DemoCluster, cluster: Cluster) -> None:
+@pytest.mark.parametrize("selector", [ACTIVE_PODS, None])
+def test_watch_after_a_list_sees_only_later_changes_and_the_ledger_follows(
+        demo: DemoCluster, cluster: Cluster, selector: str | None) -> None:
     ledger = PodLedger()
-    ledger.replace(cluster.pod_pages(active_only=False))
+    ledger.replace(cluster.pod_pages(active_only=selector is not None))
     idle = demo.fleet.instances[15].node  # a train-b worker with no training pod
     assert ledger.snapshot()[idle].gpu == 0
-    w = Watch(cluster, "/api/v1/pods", POD_EVENTS, resource_version=ledger.resource_version, timeout_seconds=10)
+    w = Watch(cluster, "/api/v1/pods", POD_EVENTS, resource_version=ledger.resource_version,
+              field_selector=selector, timeout_seconds=10)
     seen: list[tuple[str, str]] = []
 
     def follow() -> None:
@@ -61,7 +64,8 @@ def test_watch_after_a_list_sees_only_later_changes_and_the_ledger_follows(demo:
     w.close()
     t.join(timeout=10)
     assert not t.is_alive()  # close() ends a blocked read at once
-    assert seen == [("ADDED", "late-job-0"), ("MODIFIED", "late-job-0")]  # no replay of the listed pods
+    # No replay of the listed pods. A pod leaving the selector arrives as DELETED, as from the API server.
+    assert seen == [("ADDED", "late-job-0"), ("DELETED" if selector else "MODIFIED", "late-job-0")]
     assert ledger.snapshot()[idle].gpu == 0 and ledger.snapshot()[idle].pods == 4
 
 

@@ -366,6 +366,9 @@ class HyperPodKubernetesEmulator(kmock.KubernetesEmulator):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout if timeout > 0 else None
         events = super()._serve_watch(request)
+        # As the API server's watch cache does: an object that stops matching the selectors is sent
+        # as DELETED (a pod turning Succeeded leaves status.phase!=Succeeded), once.
+        matched: set[tuple[str, str]] = set()
         try:
             while True:
                 try:
@@ -378,11 +381,22 @@ class HyperPodKubernetesEmulator(kmock.KubernetesEmulator):
                 if isinstance(event, dict):
                     obj = event.get("object", {})
                     meta = obj.get("metadata", {})
+                    key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+                    passes = (label_selector_matches(by_label, meta.get("labels") or {})
+                              and field_selector_matches(by_field, obj))
                     if since and event.get("type") == "ADDED" and _rv_int(meta.get("resourceVersion")) <= since:
+                        if passes:
+                            matched.add(key)  # known to the watcher from its list
                         continue
-                    if not (label_selector_matches(by_label, meta.get("labels") or {})
-                            and field_selector_matches(by_field, obj)):
+                    if not passes:
+                        if key in matched and event.get("type") != "DELETED":
+                            matched.discard(key)
+                            yield {"type": "DELETED", "object": obj}
                         continue
+                    if event.get("type") == "DELETED":
+                        matched.discard(key)
+                    else:
+                        matched.add(key)
                 yield event
         finally:
             if isinstance(events, AsyncGenerator):

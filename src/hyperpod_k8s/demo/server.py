@@ -292,28 +292,26 @@ class DemoCluster:
             return
         name = node_name(node.private_ip)
         if event == "rebooting":
-            current = self.get("v1/nodes", None, name)
-            if current is not None:
-                for c in current.get("status", {}).get("conditions", []):
-                    if c.get("type") == "Ready":
-                        c.update(status="Unknown", reason="NodeStatusUnknown",
-                                 lastTransitionTime=_ts(datetime.now(UTC)))
-                self.put("v1/nodes", current)
+            self._set_ready(name, "Unknown", "NodeStatusUnknown")
             node.rebooting = True
         elif event == "running":
             if getattr(node, "rebooting", False):
                 node.rebooting = False
-                current = self.get("v1/nodes", None, name)
-                if current is not None:
-                    for c in current.get("status", {}).get("conditions", []):
-                        if c.get("type") == "Ready":
-                            c.update(status="True", reason="KubeletReady",
-                                     lastTransitionTime=_ts(datetime.now(UTC)))
-                    self.put("v1/nodes", current)
+                self._set_ready(name, "True", "KubeletReady")
                 return
             obj = make_node(ip=node.private_ip, instance_id=node.instance_id, instance_type=node.instance_type,
                             group=node.instance_group_name, az=getattr(node, "az", AZ), created=datetime.now(UTC))
             self.put("v1/nodes", obj)
+
+    def _set_ready(self, name: str, status: str, reason: str) -> None:
+        """The kubelet's Ready condition moving, as the node controller would record it."""
+        current = self.get("v1/nodes", None, name)
+        if current is None:
+            return
+        for c in current.get("status", {}).get("conditions", []):
+            if c.get("type") == "Ready":
+                c.update(status=status, reason=reason, lastTransitionTime=_ts(datetime.now(UTC)))
+        self.put("v1/nodes", current)
 
     def _seed_join_secret(self, ca_pem: str) -> None:
         """The join info bootstrap left in Secrets Manager (token shown masked everywhere)."""

@@ -1,8 +1,9 @@
 """Pod totals kept current by a watch instead of re-reading every pod.
 
 A list is folded once, remembering each pod's share of its node (GPU, Neuron, EFA); a watch event
-then adjusts one node's totals. Watches run unfiltered: a pod that finishes arrives as a MODIFIED
-event and gives its share back (a phase filter would hide that change from some servers).
+then adjusts one node's totals. List and watch may both filter out finished pods
+(``status.phase!=Succeeded,status.phase!=Failed``): the API server sends a pod that leaves the
+selector as DELETED, and a finished pod that still arrives gives its share back all the same.
 """
 
 from __future__ import annotations

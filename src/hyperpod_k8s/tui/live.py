@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hyperpod_k8s.clients.cluster import ACTIVE_PODS
 from hyperpod_k8s.clients.watch import POD_EVENTS, Expired, Watch, WatchUnsupported
 from hyperpod_k8s.errors import HpkError
 from hyperpod_k8s.ops import inventory as inv_mod
@@ -75,8 +76,7 @@ class LiveInventory:
         return inv
 
     def _relist(self, cluster: Cluster) -> None:
-        # All pods, finished ones too: the same view the unfiltered watch continues from.
-        self.ledger.replace(cluster.pod_pages(active_only=False))
+        self.ledger.replace(cluster.pod_pages())
         self.stats.pod_lists += 1
 
     # -- the watch ------------------------------------------------------------------------
@@ -122,8 +122,9 @@ class LiveInventory:
             self.stats.watch_supported = True
             self._watch_ok = True
 
-        w = Watch(cluster, "/api/v1/pods", POD_EVENTS, resource_version=rv, timeout_seconds=WATCH_SECONDS,
-                  on_open=opened)
+        # Filtered like the list: a pod that finishes leaves the selector and arrives as DELETED.
+        w = Watch(cluster, "/api/v1/pods", POD_EVENTS, resource_version=rv, field_selector=ACTIVE_PODS,
+                  timeout_seconds=WATCH_SECONDS, on_open=opened)
         self._current = w
         if self._stop.is_set():
             w.close()
