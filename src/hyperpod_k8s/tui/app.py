@@ -589,4 +589,5 @@ def create_app(app_ctx: AppContext | None = None, *, read_only: bool = False, re
         if app_ctx is None:
             raise ValueError("create_app needs app_ctx or data")
         data = DashboardData(app_ctx)
+        data.prewarm()
     return DashboardApp(data, read_only=read_only, refresh_seconds=refresh_seconds, clock=clock)

@@ -90,6 +90,18 @@ class DashboardData:
             self.live = LiveInventory(self.ctx.sources)
         return self.live.load(on_nodes)
 
+    def prewarm(self) -> None:
+        """Build the clients in the background while the interface starts: importing the Kubernetes
+        client alone takes half a second, which the first load would otherwise wait for."""
+
+        def run() -> None:
+            try:
+                self._prepare()
+            except Exception:  # the first worker that needs the clients builds them again and reports
+                pass
+
+        threading.Thread(target=run, name="dashboard-prewarm", daemon=True).start()
+
     def close(self) -> None:
         if self.live is not None:
             self.live.stop()
