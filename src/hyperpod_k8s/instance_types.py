@@ -52,6 +52,3 @@ def expected_for(instance_type: str | None) -> Expected:
     name = instance_type if instance_type.startswith("ml.") else f"ml.{instance_type}"
     return table.get(name, UNKNOWN)
 
-
-def known_types() -> list[str]:
-    return sorted(_table())

@@ -50,7 +50,6 @@ class App:
         self.retry = retry_policy()
         self._cluster: Cluster | None = None
         self._fleet: Fleet | None = None
-        self._fleet_error: HpkError | None = None
         self._rc: ResourceConfig | None = None
         self._rc_read = False
         self.demo: DemoCluster | None = None
@@ -180,7 +179,6 @@ class App:
         try:
             fleet = self.fleet()
         except HpkError as e:
-            self._fleet_error = e
             return Sources(cluster, None, rc, setup_error=rc_error or e)
         return Sources(cluster, fleet, rc, setup_error=rc_error)
 

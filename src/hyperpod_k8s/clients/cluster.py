@@ -46,7 +46,6 @@ ADMIN_CONF = "/etc/kubernetes/admin.conf"
 _node_list = msgspec.json.Decoder(kt.NodeList)
 _pod_list = msgspec.json.Decoder(kt.PodList)
 _node = msgspec.json.Decoder(kt.Node)
-_pod = msgspec.json.Decoder(kt.Pod)
 _status = msgspec.json.Decoder(kt.Status)
 
 
@@ -334,13 +333,6 @@ class Cluster:
             self.request("DELETE", f"/api/v1/nodes/{name}", what=f"delete node {name}")
         except NotFoundError:
             return  # already gone: the outcome the caller wanted
-
-    def get_pod(self, namespace: str, name: str) -> kt.Pod | None:
-        try:
-            raw = self.request("GET", f"/api/v1/namespaces/{namespace}/pods/{name}", what=f"read pod {namespace}/{name}")
-        except NotFoundError:
-            return None
-        return _pod.decode(raw)
 
     def evict_pod(self, namespace: str, name: str, *, grace_period: int | None = None,
                   api_version: str = "policy/v1") -> Eviction:

@@ -75,6 +75,3 @@ class OpsContext:
 
     def wait(self, seconds: float | None = None) -> None:
         self.sleep(self.poll_seconds if seconds is None else seconds)
-
-    def monotonic(self) -> float:
-        return time.monotonic()

@@ -45,10 +45,6 @@ class Event:
 Reporter = Callable[[Event], None]
 
 
-def null_reporter(_event: Event) -> None:
-    return None
-
-
 @dataclass
 class PlanTarget:
     node: str | None  # Kubernetes node name, when there is a node

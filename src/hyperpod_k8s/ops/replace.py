@@ -94,7 +94,8 @@ def plan(ctx: OpsContext, keys: Sequence[str], opts: drain.DrainOptions, *, wait
     if not keys:
         raise ConflictError("no node given", "name the nodes to replace")
     inv = ctx.inventory()
-    resumable = {s.node: s for s in load_states(ctx)} | {s.instance_id: s for s in load_states(ctx)}
+    states_on_disk = load_states(ctx)
+    resumable = {s.node: s for s in states_on_disk} | {s.instance_id: s for s in states_on_disk}
     targets: list[PlanTarget] = []
     steps: list[str] = []
     warnings: list[str] = []

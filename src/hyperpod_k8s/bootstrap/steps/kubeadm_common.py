@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hyperpod_k8s.bootstrap.context import Context
 from hyperpod_k8s.bootstrap.host import Host
+from hyperpod_k8s.bootstrap.plan import Run
 
 KUBELET_CONF = "/etc/kubernetes/kubelet.conf"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
@@ -27,5 +28,10 @@ def kubelet_args_yaml(ctx: Context, indent: int = 4) -> str:
     return "\n".join(f'{pad}{k}: "{v}"' for k, v in args.items())
 
 
-def leftovers(host: Host) -> list[str]:
-    return [p for p in LEFTOVERS if host.exists(p)]
+def reset_half_done(host: Host, run: str) -> list[Run]:
+    """``kubeadm reset`` first when files of a ``run`` ("an init", "a join") that stopped half-way remain."""
+    left = [p for p in LEFTOVERS if host.exists(p)]
+    if not left:
+        return []
+    return [Run(f"clean up {run} that stopped half-way ({', '.join(left[:2])}{'…' if len(left) > 2 else ''})",
+                argv=("kubeadm", "reset", "--force"))]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from hyperpod_k8s.bootstrap.host import Host
 from hyperpod_k8s.bootstrap.plan import Changes, Run, Step, Write, done
 from hyperpod_k8s.bootstrap.render import render
-from hyperpod_k8s.bootstrap.steps.kubeadm_common import ADMIN_CONF, kubelet_args_yaml, leftovers
+from hyperpod_k8s.bootstrap.steps.kubeadm_common import ADMIN_CONF, kubelet_args_yaml, reset_half_done
 from hyperpod_k8s.join_info import mask, new_token
 
 CONFIG_NAME = "kubeadm-init.yaml"
@@ -41,11 +41,7 @@ class KubeadmInit(Step):
         if host.exists(ADMIN_CONF) and host.run(kubectl("-n", "kube-system", "get", "configmap", "kubeadm-config",
                                                         "-o", "name")).ok:
             return done(f"initialised earlier ({ADMIN_CONF} works and kube-system/kubeadm-config exists)")
-        changes = Changes()
-        left = leftovers(host)
-        if left:
-            changes.append(Run(f"clean up an init that stopped half-way ({', '.join(left[:2])}…)",
-                               argv=("kubeadm", "reset", "--force")))
+        changes = Changes(reset_half_done(host, "an init"))
         token = new_token()
         ctx.log.hide(token, mask(token))
         config = render(

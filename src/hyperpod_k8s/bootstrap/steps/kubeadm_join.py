@@ -13,10 +13,10 @@ import re
 
 from hyperpod_k8s.bootstrap.context import Context
 from hyperpod_k8s.bootstrap.host import Host
-from hyperpod_k8s.bootstrap.plan import Changes, Do, Run, Step, StepFailed, command_line, done, run_command
+from hyperpod_k8s.bootstrap.plan import Changes, Do, Step, StepFailed, command_line, done, run_command
 from hyperpod_k8s.bootstrap.render import render
 from hyperpod_k8s.bootstrap.settings import format_duration
-from hyperpod_k8s.bootstrap.steps.kubeadm_common import KUBELET_CONF, kubelet_args_yaml, leftovers
+from hyperpod_k8s.bootstrap.steps.kubeadm_common import KUBELET_CONF, kubelet_args_yaml, reset_half_done
 from hyperpod_k8s.errors import ConfigError, TimeoutExpired, UnavailableError
 from hyperpod_k8s.join_info import JoinInfo
 
@@ -82,11 +82,7 @@ class KubeadmJoin(Step):
         ctx = self.ctx
         if host.exists(KUBELET_CONF):
             return done(f"joined already ({KUBELET_CONF} exists)")
-        changes = Changes()
-        left = leftovers(host)
-        if left:
-            changes.append(Run(f"clean up a join that stopped half-way ({', '.join(left[:2])})",
-                               argv=("kubeadm", "reset", "--force")))
+        changes = Changes(reset_half_done(host, "a join"))
         path = ctx.path(CONFIG_NAME)
         shown = join_config(ctx, "<endpoint from the secret>", "<token from the secret>",
                             ("<CA hash from the secret>",))
