@@ -131,6 +131,10 @@ class Watch:
             raise map_api_exception(e, f"watch {self.path}") from None
         finally:
             self._resp = None
+            if self._closed.is_set():
+                # shutdown() only stopped our reads: close the connection too, or the server keeps the
+                # watch (and its connection) open until timeoutSeconds, for nobody.
+                resp.close()
             resp.release_conn()
 
     def _event(self, line: bytes, rv: str) -> tuple[str, Any, str]:

@@ -372,10 +372,11 @@ class HyperPodKubernetesEmulator(kmock.KubernetesEmulator):
         try:
             while True:
                 try:
-                    if deadline is None:
+                    # In this task, not wait_for's own: a client that hangs up cancels the handler, and
+                    # the cancellation must reach kmock's generator directly (through wait_for's inner
+                    # task it stalled the server's shutdown for its full 10 s grace period).
+                    async with asyncio.timeout_at(deadline):
                         event = await events.__anext__()
-                    else:
-                        event = await asyncio.wait_for(events.__anext__(), max(deadline - loop.time(), 0))
                 except (StopAsyncIteration, TimeoutError):
                     break
                 if isinstance(event, dict):
