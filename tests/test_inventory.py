@@ -240,6 +240,27 @@ def test_pod_totals_reach_the_rows() -> None:
     assert (r.pods, r.accel.requested, r.efa.requested) == (3, 6, 24)
 
 
+def test_rows_shown_before_the_pods_then_filled_equal_one_join() -> None:
+    """build(on_nodes=...) fills the early rows with the pod totals instead of joining again: same rows."""
+    nodes = [node("10.1.0.10", A), node("10.1.0.11", B, itype=TRN, group="trn"),
+             node("10.1.0.12", None, ready="False")]
+    pods = [pod(f"w{i}", "ip-10-1-0-10", gpu=2, efa=8) for i in range(3)] + [
+        pod("n", "ip-10-1-0-11", neuron=4), pod("x", "ip-10-1-0-12", gpu=1), pod("gone", "ip-10-9-9-9", gpu=8)]
+    fleet = FakeFleet(InstanceListing([inst(A, "10.1.0.10"), inst(B, "10.1.0.11", TRN, "trn"),
+                                       inst(C, "10.1.0.99", status="Pending")]))
+    early: list[Any] = []
+    src = Sources(FakeCluster(nodes, pods), fleet)  # type: ignore[arg-type]
+    filled = build(src, on_nodes=early.append)
+    joined = build(src)
+    assert len(early) == 1 and not early[0].pods_loaded and all(r.pods == 0 for r in early[0].rows)
+    assert filled.rows == joined.rows and filled.pods_loaded
+    by_name = {r.name: r for r in filled.rows}
+    assert (by_name["ip-10-1-0-10"].pods, by_name["ip-10-1-0-10"].accel.requested) == (3, 6)
+    assert by_name["ip-10-1-0-11"].accel_resource == NEURON and by_name["ip-10-1-0-11"].accel.requested == 4
+    assert by_name[C].pods == 0 and Flag.NOT_JOINED in by_name[C].flags
+    assert Flag.NOT_READY in by_name["ip-10-1-0-12"].flags and by_name["ip-10-1-0-12"].accel.requested == 1
+
+
 # -- the collector during decode --------------------------------------------------------------------
 
 def test_gc_paused_is_reference_counted_across_threads() -> None:
