@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+import msgspec
 
 from hyperpod_k8s.clients import kube_types as kt
 from hyperpod_k8s.clients.cluster import gc_paused
@@ -18,8 +19,10 @@ from hyperpod_k8s.instance_types import EFA, GPU, NEURON
 from hyperpod_k8s.ops.inventory import PodTotals
 
 
-@dataclass(frozen=True)
-class PodShare:
+class PodShare(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """Strings and ints only, so the collector need not track the 80000 of them (``gc=False``);
+    ``array_like`` keeps them small on the way from the pod list worker."""
+
     node: str
     gpu: int
     neuron: int
@@ -33,10 +36,6 @@ def share_of(pod: kt.Pod) -> PodShare | None:
         return None
     spec = pod.spec
     return PodShare(node, kt.pod_request(spec, GPU), kt.pod_request(spec, NEURON), kt.pod_request(spec, EFA))
-
-
-def _key(pod: kt.Pod) -> tuple[str, str]:
-    return pod.metadata.namespace, pod.metadata.name
 
 
 def _add(totals: dict[str, PodTotals], s: PodShare, sign: int) -> None:
@@ -56,29 +55,43 @@ class PodLedger:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.shares: dict[tuple[str, str], PodShare] = {}
+        self.shares: dict[str, PodShare] = {}
         self.totals: dict[str, PodTotals] = {}
         self.resource_version = ""
 
     def replace(self, pages: Iterable[kt.PodList]) -> None:
         """A fresh list: fold it into new maps (one pass), then swap them in."""
-        shares: dict[tuple[str, str], PodShare] = {}
+        shares: dict[str, PodShare] = {}
         totals: dict[str, PodTotals] = {}
         rv = ""
+        request = kt.pod_request
         with gc_paused():
             for page in pages:
                 rv = rv or page.metadata.resourceVersion
-                for pod in page.items:
-                    s = share_of(pod)
-                    if s is not None:
-                        shares[_key(pod)] = s
-                        _add(totals, s, 1)
+                for pod in page.items:  # share_of and _add, inlined: 80000 pods a list
+                    spec = pod.spec
+                    node = spec.nodeName
+                    if not node or pod.terminated:
+                        continue
+                    s = shares[pod.key] = PodShare(node, request(spec, GPU), request(spec, NEURON), request(spec, EFA))
+                    t = totals.get(node)
+                    if t is None:
+                        t = totals[node] = PodTotals()
+                    t.pods += 1
+                    t.gpu += s.gpu
+                    t.neuron += s.neuron
+                    t.efa += s.efa
         with self.lock:
             self.shares, self.totals, self.resource_version = shares, totals, rv
 
+    def install(self, shares: dict[str, PodShare], totals: dict[str, PodTotals], resource_version: str) -> None:
+        """A list folded elsewhere (the pod list worker), with the totals of those shares."""
+        with self.lock:
+            self.shares, self.totals, self.resource_version = shares, totals, resource_version
+
     def apply(self, kind: str, pod: kt.Pod, resource_version: str = "") -> bool:
         """One watch event; True when it changed a total."""
-        key = _key(pod)
+        key = pod.key
         new = None if kind == "DELETED" else share_of(pod)
         with self.lock:
             old = self.shares.pop(key, None)
