@@ -44,6 +44,11 @@ def retry_policy() -> RetryPolicy:
     return RetryPolicy(delays=delays)
 
 
+def wants_gzip() -> bool:
+    """gzip pays on slow links only (see Cluster); HPK8S_GZIP=1 turns it on."""
+    return os.environ.get("HPK8S_GZIP", "").lower() in ("1", "true", "yes")
+
+
 class App:
     def __init__(self, target: Target) -> None:
         self.target = target
@@ -116,10 +121,8 @@ class App:
         if self._cluster is None:
             from hyperpod_k8s.clients.cluster import Cluster
 
-            # gzip pays on slow links only (see Cluster); HPK8S_GZIP=1 turns it on.
-            gzip = os.environ.get("HPK8S_GZIP", "").lower() in ("1", "true", "yes")
             self._cluster = Cluster.from_kubeconfig(self.target.kubeconfig, self.target.context, retry=self.retry,
-                                                    gzip=gzip)
+                                                    gzip=wants_gzip())
             _stack.callback(self._cluster.api_client.close)
         return self._cluster
 

@@ -5,6 +5,10 @@ The first load lists pods once (page by page, as ``inventory.build`` does) into 
 change. A refresh re-lists nodes and HyperPod instances (a few MB) and joins them with the running
 totals. If the server cannot watch (or the watch breaks), the next refresh re-lists the pods instead,
 and tries the watch again from there: the data is never older than one refresh either way.
+
+The very first list can come from a :class:`~hyperpod_k8s.ops.pod_worker.PodListWorker` started as
+the dashboard starts, in a child process on another core (see there); if that child breaks, the pods
+are listed here instead.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from typing import TYPE_CHECKING
 
 from hyperpod_k8s.clients.cluster import ACTIVE_PODS
 from hyperpod_k8s.clients.watch import POD_EVENTS, Expired, Watch, WatchUnsupported
-from hyperpod_k8s.errors import HpkError
+from hyperpod_k8s.errors import HpkError, UnavailableError
 from hyperpod_k8s.ops import inventory as inv_mod
 from hyperpod_k8s.ops.live import PodLedger
+from hyperpod_k8s.ops.pod_worker import PodListWorker, WorkerBroken, WorkerStats
 
 if TYPE_CHECKING:
     from hyperpod_k8s.clients.cluster import Cluster
@@ -38,11 +43,14 @@ class LiveStats:
     nodes_s: float = 0.0
     pods_s: float = 0.0
     total_s: float = 0.0
+    worker: WorkerStats | None = None  # the first list's child process, when it did the list
+    worker_error: str = ""  # why the first list was done here after all
 
 
 class LiveInventory:
-    def __init__(self, sources: Callable[[], Sources]) -> None:
+    def __init__(self, sources: Callable[[], Sources], first_pods: PodListWorker | None = None) -> None:
         self.sources = sources
+        self._first = first_pods
         self.ledger = PodLedger()
         self.stats = LiveStats()
         self._watch: threading.Thread | None = None
@@ -76,8 +84,31 @@ class LiveInventory:
         return inv
 
     def _relist(self, cluster: Cluster) -> None:
+        first = self._first
+        if first is not None:
+            try:
+                taken = self._take(first)
+            finally:
+                self._first = None  # only now: stop() kills the child through it
+            if taken:
+                return
         self.ledger.replace(cluster.pod_pages())
         self.stats.pod_lists += 1
+
+    def _take(self, worker: PodListWorker) -> bool:
+        """The worker's list into the ledger; False when it broke (the caller lists the pods itself)."""
+        try:
+            shares, totals, rv = worker.result()  # an API error it met is raised here, as in-process
+        except WorkerBroken as e:
+            if self._stop.is_set():
+                raise UnavailableError("the dashboard stopped while the pods were being read") from None
+            self.stats.worker_error = str(e)
+            return False
+        finally:
+            self.stats.worker = worker.stats
+        self.ledger.install(shares, totals, rv)
+        self.stats.pod_lists += 1
+        return True
 
     # -- the watch ------------------------------------------------------------------------
 
@@ -94,6 +125,8 @@ class LiveInventory:
     def stop(self) -> None:
         """Stop the watch now: an open stream would also hold up a server that wants to shut down."""
         self._stop.set()
+        if self._first is not None:
+            self._first.cancel()
         w = self._current
         if w is not None:
             w.close()
