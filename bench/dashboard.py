@@ -12,7 +12,10 @@ processes, so each peak RSS is its own: ``build`` times ``inventory.build`` alon
 - refresh: ``r`` -> the new inventory is on screen; redraw = the table update on the event loop;
 - key latency: ``down`` presses in the 4000-row table, ``p`` (problems only) and back, while idle and
   while a refresh runs in the background;
-- longest garbage-collector pause over the whole run, and the peak RSS.
+- longest garbage-collector pause over the whole run, and the peak RSS (the dashboard's plus that of
+  the child process that reads the first pod list, ops/pod_worker.py: both peaks, added).
+
+Run with HPK8S_POD_WORKER=0 to see the dashboard read the pods in its own process.
 """
 
 from __future__ import annotations
@@ -110,6 +113,12 @@ async def drive(kubeconfig: str) -> dict[str, Any]:
         out["load_nodes_s"] = app.data.live.stats.nodes_s
         out["load_pods_s"] = app.data.live.stats.pods_s
         out["load_total_s"] = app.data.live.stats.total_s
+        worker = app.data.live.stats.worker  # the first pod list's child process (ops/pod_worker.py)
+        out["worker_used"] = worker is not None
+        out["worker_setup_s"] = worker.setup_s if worker else 0.0
+        out["worker_list_s"] = worker.list_s if worker else 0.0
+        out["worker_rss_mb"] = worker.peak_rss_mb if worker else 0.0
+        out["worker_error"] = app.data.live.stats.worker_error
         out["rows"] = table.row_count
         out["first_redraw_ms"] = app.redraw_ms[0]
         out["full_redraw_ms"] = app.redraw_ms[-1]
@@ -203,6 +212,8 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_child(kind: str, kubeconfig: str) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HPK8S_", "SAGEMAKER_", "KUBECONFIG"))}
+    if "HPK8S_POD_WORKER" in os.environ:
+        env["HPK8S_POD_WORKER"] = os.environ["HPK8S_POD_WORKER"]
     env["AWS_EC2_METADATA_DISABLED"] = "true"
     env["SAGEMAKER_RESOURCE_CONFIG_PATH"] = "/nonexistent/resource_config.json"
     r = subprocess.run([sys.executable, __file__, "--child", kind, "--kubeconfig", kubeconfig],
@@ -258,9 +269,12 @@ def main(argv: list[str] | None = None) -> int:
          dash["first_rows_s"] < TARGETS["first_rows_s"]),
         ("full table after start", f"{dash['full_s']:.2f} s ({ratio:.2f}x build {build['wall']:.2f} s)",
          f"< {TARGETS['full_ratio']}x", ratio < TARGETS["full_ratio"]),
-        ("  of which: clients set up (imports, kubeconfig)", f"{dash['prepare_s']:.2f} s", "", True),
-        ("  of which: the load itself (nodes at / total)",
+        ("  clients set up in the app (imports, kubeconfig)", f"{dash['prepare_s']:.2f} s", "", True),
+        ("  the load in the app (nodes at / total)",
          f"{dash['load_nodes_s']:.2f} / {dash['load_total_s']:.2f} s (build alone {build['wall']:.2f} s)", "", True),
+        ("  pod list child: set up / list and fold",
+         f"{dash['worker_setup_s']:.2f} / {dash['worker_list_s']:.2f} s" if dash["worker_used"] else
+         f"not used: {dash['worker_error'] or 'HPK8S_POD_WORKER=0'}", "", True),
         ("refresh (r -> new data shown)",
          f"{dash['refresh_s']:.2f} s (pods listed {dash['pod_lists']:.0f}x, {dash['watch_events']:.0f} watch events)",
          "in the background", True),
@@ -279,8 +293,10 @@ def main(argv: list[str] | None = None) -> int:
          dash["problems_toggle_ms"] < TARGETS["key_ms"]),
         ("longest GC pause", f"{dash['gc_longest_s'] * 1000:.1f} ms (gen {dash['gc_longest_gen']})",
          f"< {TARGETS['gc_ms']:.0f} ms", dash["gc_longest_s"] * 1000 < TARGETS["gc_ms"]),
-        ("peak RSS, dashboard", f"{dash['peak_rss_mb']:.0f} MB (build alone {build['peak_rss_mb']:.0f} MB)",
-         f"< {TARGETS['rss_mb']:.0f} MB", dash["peak_rss_mb"] < TARGETS["rss_mb"]),
+        ("peak RSS, dashboard + pod list child",
+         f"{dash['peak_rss_mb'] + dash['worker_rss_mb']:.0f} MB ({dash['peak_rss_mb']:.0f} + "
+         f"{dash['worker_rss_mb']:.0f}; build alone {build['peak_rss_mb']:.0f} MB)",
+         f"< {TARGETS['rss_mb']:.0f} MB", dash["peak_rss_mb"] + dash["worker_rss_mb"] < TARGETS["rss_mb"]),
         ("cursor kept across refresh", str(dash["cursor_kept"]), "", dash["cursor_kept"]),
     ]
     print(f"\nhpk8s ops dashboard, {dash['rows']} rows ({args.nodes} nodes, {args.pods} pods), "
