@@ -10,8 +10,9 @@ processes, so each peak RSS is its own: ``build`` times ``inventory.build`` alon
 - first rows: start of the app -> the node table has rows (before the pod totals arrive);
 - full table: start -> the table shows the complete inventory; target within 1.5x of ``build``;
 - refresh: ``r`` -> the new inventory is on screen; redraw = the table update on the event loop;
-- key latency: ``down`` presses in the 4000-row table, ``p`` (problems only) and back, while idle and
-  while a refresh runs in the background;
+- key latency: ``down`` presses in the 4000-row table, ``p`` (problems only) and back, while the first
+  pod list is still loading (rows shown, about six keys a second), while idle and while a refresh runs
+  in the background;
 - longest garbage-collector pause over the whole run, and the peak RSS (the dashboard's plus that of
   the child process that reads the first pod list, ops/pod_worker.py: both peaks, added).
 
@@ -100,9 +101,17 @@ async def drive(kubeconfig: str) -> dict[str, Any]:
     async with app.run_test(size=(200, 60)) as pilot:
         table = app.query_one(NodeTable)
         hook_frames(app.screen)
+        loading: list[float] = []
         while app.loads < 1:
-            await asyncio.sleep(0.05)  # not pilot.pause: its waiting for idle would compete with the load
+            # not pilot.pause: its waiting for idle would compete with the load
+            if app.first_rows_at is not None:  # rows are up, pods still coming: a person moves about
+                loading.append(await _press_ms(pilot, "down" if len(loading) % 2 == 0 else "up"))
+                await asyncio.sleep(0.13)  # some 6 keys a second
+            else:
+                await asyncio.sleep(0.05)
         await pilot.pause()
+        out["key_during_load_ms"] = {"median": statistics.median(loading) if loading else None,
+                                     "max": max(loading) if loading else None, "presses": len(loading)}
         assert app.first_rows_at is not None and app.full_at is not None
         out["first_rows_s"] = app.first_rows_at - t_start
         out["full_s"] = app.full_at - t_start
@@ -284,6 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         ("key press, idle (median / max)",
          f"{dash['key_idle_ms']['median']:.1f} / {dash['key_idle_ms']['max']:.1f} ms", f"< {TARGETS['key_ms']:.0f} ms",
          dash["key_idle_ms"]["max"] < TARGETS["key_ms"]),
+        ("key press while the pods load (median / max)",
+         "-" if dash["key_during_load_ms"]["max"] is None else
+         f"{dash['key_during_load_ms']['median']:.1f} / {dash['key_during_load_ms']['max']:.1f} ms "
+         f"({dash['key_during_load_ms']['presses']} presses)", f"< {TARGETS['key_ms']:.0f} ms",
+         dash["key_during_load_ms"]["max"] is not None and dash["key_during_load_ms"]["max"] < TARGETS["key_ms"]),
         ("key press during refresh (median / max)",
          "-" if dash["key_during_refresh_ms"]["max"] is None else
          f"{dash['key_during_refresh_ms']['median']:.1f} / {dash['key_during_refresh_ms']['max']:.1f} ms "
