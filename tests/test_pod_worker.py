@@ -121,3 +121,12 @@ def test_the_dashboard_starts_the_child_unless_told_not_to(demo: DemoCluster,
     off.inventory()
     assert off.live is not None and off.live.stats.worker is None and off.live.stats.pod_lists == 1
     off.close()
+
+
+def test_closing_before_the_first_load_kills_and_reaps_the_child(demo: DemoCluster) -> None:
+    data = DashboardData(AppContext(Target()))
+    data.prewarm()
+    worker = data._pod_worker
+    assert worker is not None and worker._proc.poll() is None  # still starting up
+    data.close()
+    assert worker._proc.returncode is not None  # killed and waited for: no zombie left behind

@@ -113,6 +113,10 @@ class PodListWorker:
         self._cancelled = True
         if self._proc.poll() is None:
             self._proc.kill()
+            try:
+                self._proc.wait(timeout=5)  # reaped now, even if nobody waits for the result
+            except subprocess.TimeoutExpired:
+                pass
 
 
 def _as_error(e: WorkerError) -> HpkError:
