@@ -333,9 +333,14 @@ async def test_refresh_follows_pods_with_a_watch(demo: DemoCluster) -> None:
         assert live.stats.pod_lists == 1  # the pods were listed once; the watch did the rest
 
 
-def test_the_command_checks_its_options_before_starting(cli) -> None:  # type: ignore[no-untyped-def]
+def test_the_command_checks_its_options_before_starting(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
     r = cli("ops", "dashboard", "--refresh", "-1")
     assert r.code == 2 and "--refresh" in r.err
+    r = cli("ops", "dashboard", "--kubeconfig", str(tmp_path / "nope"))
+    assert r.code == 2 and r.err.count("\n") == 1 and "does not exist" in r.err
+    # pytest's stdin is no terminal: the dashboard says so instead of drawing into a pipe
+    r = cli("ops", "dashboard")
+    assert r.code == 2 and r.err.count("\n") == 1 and "needs an interactive terminal" in r.err
 
 
 def test_help_does_not_import_textual() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -31,7 +32,20 @@ def dashboard(
     """
     if refresh < 0:
         raise ConfigError(f"--refresh {refresh} is negative", "give seconds between refreshes, or 0 for manual")
+    if not demo:
+        from hyperpod_k8s.clients.cluster import resolve_kubeconfig
+
+        resolve_kubeconfig(kubeconfig)  # a missing file is a one-line error here, not a STALE screen later
+    # Textual reads keys from stdin and draws on stderr: without a terminal on both it cannot work.
+    if not (_is_tty(sys.__stdin__) and _is_tty(sys.__stderr__)):
+        raise ConfigError("the dashboard needs an interactive terminal (stdin or stderr is not one)",
+                          "for scripts use 'hpk8s ops nodes -o json'")
     app_ctx = App(opt.Target(kubeconfig, context, cluster, region, resource_config, demo))
     from hyperpod_k8s.tui.app import create_app
 
     create_app(app_ctx, read_only=read_only, refresh_seconds=refresh).run()
+
+
+def _is_tty(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
