@@ -85,6 +85,8 @@ class PodListWorker:
     def start(cls, kubeconfig: str | None, context: str | None, *, gzip: bool,
               retry: RetryPolicy) -> PodListWorker:
         req = Request(kubeconfig, context, gzip, list(retry.delays), retry.jitter)
+        if not sys.executable:  # an embedded interpreter: nothing to start the child with
+            raise WorkerBroken("no Python executable to start the pod list worker with")
         try:
             # stdin is not ours to give (Textual owns the terminal); stderr is kept for a crash report.
             proc = subprocess.Popen([sys.executable, "-P", "-m", __name__, msgspec.json.encode(req).decode()],
