@@ -5,8 +5,9 @@ Decoding every pod of a large cluster is CPU work under the GIL (80000 pods, 425
 importing the Kubernetes client, and the full table came 1.6-1.9x later than ``inventory.build``
 alone. A child process does it on another core: it builds its own :class:`Cluster` from the same
 kubeconfig (the same request path, retry policy and errors), folds the list into a
-:class:`PodLedger` and sends back each pod's share and each node's totals (msgpack, about 4 MB for 80000 pods). The watch
-that keeps the ledger current then runs in the dashboard from the list's resourceVersion.
+:class:`PodLedger` and sends back each pod's share and each node's totals (msgpack, about 4 MB for
+80000 pods). The watch that keeps the ledger current then runs in the dashboard from the list's
+resourceVersion.
 
 An error the child reports (Forbidden, unreachable, a bad kubeconfig) is raised in the parent as the
 same class, so it reads and exits as it would have in-process. A child that dies without a reply
@@ -29,7 +30,7 @@ import msgspec
 from hyperpod_k8s import errors
 from hyperpod_k8s.errors import HpkError
 from hyperpod_k8s.ops.inventory import PodTotals
-from hyperpod_k8s.ops.live import PodShare
+from hyperpod_k8s.ops.live import PodLedger, PodShare
 
 if TYPE_CHECKING:
     from hyperpod_k8s.clients.retry import RetryPolicy
@@ -60,7 +61,7 @@ class WorkerStats(msgspec.Struct):
 class Reply(msgspec.Struct):
     resource_version: str = ""
     shares: dict[str, PodShare] = {}  # by namespace/name
-    totals: dict[str, tuple[int, int, int, int]] = {}  # by node: pods, GPU, Neuron, EFA
+    totals: dict[str, PodTotals] = {}  # by node
     error: WorkerError | None = None
     stats: WorkerStats = msgspec.field(default_factory=WorkerStats)
 
@@ -108,8 +109,7 @@ class PodListWorker:
         self.stats = reply.stats
         if reply.error is not None:
             raise _as_error(reply.error)
-        totals = {node: PodTotals(*t) for node, t in reply.totals.items()}
-        return reply.shares, totals, reply.resource_version
+        return reply.shares, reply.totals, reply.resource_version
 
     def cancel(self) -> None:
         self._cancelled = True
@@ -149,7 +149,6 @@ def child(raw_request: str, started: float) -> Reply:
         req = msgspec.json.decode(raw_request, type=Request)
         from hyperpod_k8s.clients.cluster import Cluster
         from hyperpod_k8s.clients.retry import RetryPolicy
-        from hyperpod_k8s.ops.live import PodLedger
 
         cluster = Cluster.from_kubeconfig(req.kubeconfig, req.context, gzip=req.gzip,
                                           retry=RetryPolicy(delays=tuple(req.retry_delays), jitter=req.retry_jitter))
@@ -159,7 +158,7 @@ def child(raw_request: str, started: float) -> Reply:
         ledger.replace(cluster.pod_pages())
         reply.stats.list_s = time.perf_counter() - t0
         reply.shares = ledger.shares
-        reply.totals = {node: (t.pods, t.gpu, t.neuron, t.efa) for node, t in ledger.totals.items()}
+        reply.totals = ledger.totals
         reply.resource_version = ledger.resource_version
     except HpkError as e:
         reply.error = WorkerError(type(e).__name__, e.message, e.hint)

@@ -17,8 +17,8 @@ from hyperpod_k8s.cli.context import wants_gzip
 from hyperpod_k8s.clients import kube_types as kt
 from hyperpod_k8s.errors import HpkError
 from hyperpod_k8s.instance_types import EFA, GPU, NEURON
-from hyperpod_k8s.ops import pod_worker
-from hyperpod_k8s.ops.pod_worker import PodListWorker
+from hyperpod_k8s.ops.pod_worker import PodListWorker, WorkerBroken
+from hyperpod_k8s.ops.pod_worker import enabled as pod_worker_enabled
 from hyperpod_k8s.tui.live import LiveInventory
 
 if TYPE_CHECKING:
@@ -104,11 +104,11 @@ class DashboardData:
         """Start the first pod list in a child process (see ops/pod_worker.py), and build the clients
         in the background while the interface starts: importing the Kubernetes client alone takes half
         a second, which the first load would otherwise wait for."""
-        if pod_worker.enabled():
+        if pod_worker_enabled():
             try:
                 self._pod_worker = PodListWorker.start(self.ctx.target.kubeconfig, self.ctx.target.context,
                                                        gzip=wants_gzip(), retry=self.ctx.retry)
-            except pod_worker.WorkerBroken:
+            except WorkerBroken:
                 pass  # the first load lists the pods itself
 
         def run() -> None:
